@@ -1,0 +1,7 @@
+"""Pure torch networks of the audio2mouth stage (no Lightning, no Hydra)."""
+
+from audio2mouth.components.discriminator import GANLoss, TCNDiscriminator
+from audio2mouth.components.lstm import BiLSTM, DelayedLSTM
+from audio2mouth.components.tcn import TCN, TCNGenerator
+
+__all__ = ["TCN", "BiLSTM", "DelayedLSTM", "GANLoss", "TCNDiscriminator", "TCNGenerator"]

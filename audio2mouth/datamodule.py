@@ -1,0 +1,188 @@
+"""Data of the audio2mouth stage: feature windows from one speaker cache, split by time.
+
+The clip is cut into three contiguous time blocks, train | val | test (the last
+``test_frac`` of the clip is the test block). Training windows are cut inside
+the train block only, so overlapping windows never straddle two splits. Val and
+test are evaluated on their whole block as one sequence at the video frame
+rate (batch size 1), which is what the metrics and the paper's tables mean.
+Normalization statistics are fitted on the train block only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from audio2mouth.features import AudioFeatures, Normalizer
+from audio2mouth.metrics import mouth_opening_from_shapes
+from audio2mouth.timing import frames_to_steps
+from landmarks.cache import SpeakerCache
+from landmarks.errors import LipsyncError
+from landmarks.pca import LowerFacePCA
+
+
+def resolve_cache(path: str | Path) -> Path:
+    """A cache directory, or a prefix ``DIR/name`` matching prepared ``DIR/name-<key>`` caches
+    (the newest wins)."""
+    path = Path(path)
+    if (path / "meta.json").exists():
+        return path
+    found = sorted(path.parent.glob(f"{path.name}-*/meta.json"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise LipsyncError(f"no prepared speaker cache at {path} (run lipsync-prepare first)")
+    return found[-1].parent
+
+
+@dataclass
+class SpeakerData:
+    """What a trained model needs to know about its speaker (saved with every run)."""
+
+    feature_norm: Normalizer
+    target_norm: Normalizer
+    pca: LowerFacePCA
+    lower_face_indices: np.ndarray  # (P,) indices into the 68-point layout
+    reference: np.ndarray  # (68, 2) canonical mean face
+    rest_coeffs: np.ndarray  # (k,) closed mouth: mean of the 10 % least open train frames
+    fps: float
+    # (k,) per-coefficient shrinkage of normalized outputs toward the train mean, fitted on
+    # the val block (see ``fit_output_gain``); ones = no calibration
+    output_gain: np.ndarray | None = None
+
+    def gain(self) -> np.ndarray:
+        k = self.target_norm.mean.shape[0]
+        return np.ones(k, np.float32) if self.output_gain is None else self.output_gain
+
+
+class WindowDataset(Dataset):
+    """Fixed-length windows: features (W, d), targets (W, k) normalized, mask (W,) bool."""
+
+    def __init__(self, features: np.ndarray, targets: np.ndarray, mask: np.ndarray, starts, window):
+        self.features = torch.from_numpy(features)
+        self.targets = torch.from_numpy(targets)
+        self.mask = torch.from_numpy(mask)
+        self.starts = list(starts)
+        self.window = int(window)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        s = slice(self.starts[i], self.starts[i] + self.window)
+        return {"features": self.features[s], "targets": self.targets[s], "mask": self.mask[s]}
+
+
+class BlockDataset(Dataset):
+    """One item: a whole time block as one sequence, targets at the video frame rate."""
+
+    def __init__(self, item: dict[str, np.ndarray]):
+        self.item = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in item.items()}
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return self.item
+
+
+class Audio2MouthDataModule(pl.LightningDataModule):
+    """Windows of normalized features/targets for training; whole blocks for val/test."""
+
+    def __init__(
+        self,
+        cache: str,
+        features: AudioFeatures,
+        window_s: float = 2.0,
+        stride_s: float = 0.1,
+        batch_size: int = 32,
+        val_frac: float = 0.1,
+        test_frac: float = 0.2,
+        min_valid: float = 0.9,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        if not (val_frac > 0 and test_frac > 0 and val_frac + test_frac <= 0.9):
+            raise LipsyncError("val_frac and test_frac must be > 0 and leave >= 10 % for training")
+        self.cache_path = str(cache)
+        self.features = features
+        self.window_s, self.stride_s = float(window_s), float(stride_s)
+        self.batch_size, self.num_workers = int(batch_size), int(num_workers)
+        self.val_frac, self.test_frac, self.min_valid = val_frac, test_frac, min_valid
+        self.speaker: SpeakerData | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.features.n_features
+
+    @property
+    def n_coeffs(self) -> int:
+        return int(self.speaker.pca.n_components)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.speaker is not None:
+            return
+        cache = SpeakerCache(resolve_cache(self.cache_path))
+        feats = self.features(cache.audio)
+        step_t = self.features.times(len(feats))
+        frame_t = np.asarray(cache.timestamps, dtype=np.float64)
+        coeffs, valid = np.asarray(cache.coeffs, np.float32), np.asarray(cache.valid, bool)
+        duration = cache.n_frames / cache.fps
+        t_val, t_test = (1 - self.val_frac - self.test_frac) * duration, (1 - self.test_frac) * duration
+        self.block_times = {"train": (0.0, t_val), "val": (t_val, t_test), "test": (t_test, duration)}
+
+        in_train_frames = (frame_t < t_val) & valid
+        if in_train_frames.sum() < 10:
+            raise LipsyncError(f"the train block of {cache.root} has too few valid frames")
+        shapes = cache.pca.decode(coeffs[in_train_frames])
+        opening = mouth_opening_from_shapes(shapes, cache.lower_face_indices)
+        closed = opening <= np.quantile(opening, 0.1)
+        train_steps = step_t < t_val
+        self.speaker = SpeakerData(
+            feature_norm=Normalizer.fit(feats[train_steps]),
+            target_norm=Normalizer.fit(coeffs[in_train_frames]),
+            pca=cache.pca,
+            lower_face_indices=np.asarray(cache.lower_face_indices),
+            reference=np.asarray(cache.reference, np.float32),
+            rest_coeffs=coeffs[in_train_frames][closed].mean(0),
+            fps=cache.fps,
+        )
+        norm_feats = self.speaker.feature_norm.apply(feats)
+        step_targets, step_mask = frames_to_steps(coeffs, valid, frame_t, step_t)
+        norm_targets = self.speaker.target_norm.apply(step_targets)
+
+        window = int(round(self.window_s * self.features.rate_hz))
+        stride = max(1, int(round(self.stride_s * self.features.rate_hz)))
+        n_train = int(train_steps.sum())
+        if n_train < window:
+            raise LipsyncError(f"the train block ({n_train} steps) is shorter than one window ({window})")
+        starts = [s for s in range(0, n_train - window + 1, stride)
+                  if step_mask[s : s + window].mean() >= self.min_valid]
+        if not starts:
+            raise LipsyncError("no training window has enough frames with a valid face")
+        self.train_set = WindowDataset(norm_feats, norm_targets, step_mask, starts, window)
+        self.blocks = {}
+        for name in ("val", "test"):
+            lo, hi = self.block_times[name]
+            steps = (step_t >= lo) & (step_t < hi)
+            frames = (frame_t >= lo) & (frame_t < hi)
+            self.blocks[name] = BlockDataset({
+                "features": norm_feats[steps], "step_times": step_t[steps],
+                "frame_times": frame_t[frames], "coeffs": coeffs[frames], "valid": valid[frames],
+                "transforms": np.nan_to_num(cache.transforms[frames]).astype(np.float64),
+            })
+        self.test_audio = cache.audio[int(t_test * cache.audio_rate):]
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
+                          drop_last=len(self.train_set) > self.batch_size,
+                          num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.blocks["val"], batch_size=1)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self.blocks["test"], batch_size=1)

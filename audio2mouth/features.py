@@ -1,0 +1,164 @@
+"""Audio features at 100 Hz from 16 kHz mono audio, and their per-speaker normalization.
+
+``mfcc`` (default, as in Suwajanakorn et al. 2017): 13 MFCC + log energy and the
+first differences of all 14, i.e. 28 values per step. ``logmel``: ``n_mels``
+log-mel band energies and their first differences (2 * n_mels values).
+
+Step j is centred on time ``j / rate_hz`` seconds (audio sample 0 is t = 0), so
+feature times never drift from video timestamps. Energies are floored at
+``floor_db`` dBFS: digital silence and quiet room noise give the same constant
+features, which keeps silence inside the range the network saw in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from landmarks.errors import LipsyncError
+from landmarks.media import AUDIO_RATE
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(hz) / 700.0)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(mel) / 2595.0) - 1.0)
+
+
+def mel_filterbank(n_mels: int, n_fft: int, rate: int, fmin: float = 20.0) -> np.ndarray:
+    """Triangular mel filters, (n_mels, n_fft // 2 + 1), each summing to about 1."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(rate / 2), n_mels + 2))
+    bins = np.fft.rfftfreq(n_fft, 1.0 / rate)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins - lower) / (centre - lower)
+    falling = (upper - bins) / (upper - centre)
+    fb = np.clip(np.minimum(rising, falling), 0.0, None)
+    return (fb / np.maximum(fb.sum(1, keepdims=True), 1e-10)).astype(np.float32)
+
+
+def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II basis (n_out, n_in), as used for cepstra."""
+    k = np.arange(n_out)[:, None]
+    n = np.arange(n_in)[None, :]
+    basis = np.cos(np.pi * k * (2 * n + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    basis[0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
+def first_difference(x: np.ndarray) -> np.ndarray:
+    """Centred difference (x[t+1] - x[t-1]) / 2 along axis 0; centred so it adds no delay."""
+    padded = np.pad(x, ((1, 1), (0, 0)), mode="edge")
+    return 0.5 * (padded[2:] - padded[:-2])
+
+
+@dataclass
+class AudioFeatures:
+    """Feature extractor. ``__call__`` maps (N,) float32 audio at 16 kHz to (T', d) float32."""
+
+    kind: str = "mfcc"
+    rate_hz: float = 100.0
+    win_ms: float = 25.0
+    n_mfcc: int = 13
+    n_mels: int = 40
+    n_fft: int = 512
+    preemphasis: float = 0.97
+    floor_db: float = -60.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("mfcc", "logmel"):
+            raise LipsyncError(f"unknown audio feature kind {self.kind!r} (mfcc or logmel)")
+        self.hop = int(round(AUDIO_RATE / self.rate_hz))
+        self.win = int(round(AUDIO_RATE * self.win_ms / 1000.0))
+        self.n_fft = max(self.n_fft, int(2 ** np.ceil(np.log2(self.win))))
+        self._fb = mel_filterbank(self.n_mels, self.n_fft, AUDIO_RATE)
+        self._dct = dct_matrix(self.n_mfcc, self.n_mels)
+        self._window = np.hamming(self.win).astype(np.float32)
+
+    @property
+    def n_features(self) -> int:
+        static = self.n_mfcc + 1 if self.kind == "mfcc" else self.n_mels
+        return 2 * static
+
+    def n_steps(self, n_samples: int) -> int:
+        """Number of feature steps for ``n_samples`` of audio (one per hop, the last partial)."""
+        return n_samples // self.hop + 1
+
+    def times(self, n_steps: int) -> np.ndarray:
+        """(T',) float64 seconds: the centre of each feature step."""
+        return np.arange(n_steps, dtype=np.float64) * self.hop / AUDIO_RATE
+
+    def _frames(self, audio: np.ndarray) -> np.ndarray:
+        half = self.win // 2
+        emph = np.append(audio[:1], audio[1:] - self.preemphasis * audio[:-1]).astype(np.float32)
+        padded = np.pad(emph, (half, half + self.hop))
+        n = self.n_steps(len(audio))
+        idx = np.arange(self.win)[None, :] + self.hop * np.arange(n)[:, None]
+        return padded[idx] * self._window
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        audio = check_audio(audio)
+        frames = self._frames(audio)  # (T', win)
+        power = np.abs(np.fft.rfft(frames, n=self.n_fft, axis=1)) ** 2 / self.win
+        floor = 10.0 ** (self.floor_db / 10.0)
+        log_mel = np.log(power @ self._fb.T + floor)  # (T', n_mels)
+        if self.kind == "mfcc":
+            log_energy = np.log((frames**2).mean(1) + floor)[:, None]
+            static = np.concatenate([log_mel @ self._dct.T, log_energy], axis=1)
+        else:
+            static = log_mel
+        return np.concatenate([static, first_difference(static)], axis=1).astype(np.float32)
+
+
+def check_audio(audio: np.ndarray) -> np.ndarray:
+    """Validate a mono 16 kHz waveform: (N,) or (N, channels) -> (N,) float32 in [-1, 1].
+
+    Stereo arrays are downmixed, clipped samples are kept (clipping is a loudness
+    artefact, not an error), non-finite values and empty audio raise LipsyncError.
+    """
+    audio = np.asarray(audio)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1 if audio.shape[1] <= 8 else 0)
+    if audio.ndim != 1:
+        raise LipsyncError(f"audio must be (N,) or (N, channels), got shape {audio.shape}")
+    if audio.size == 0:
+        raise LipsyncError("the audio is empty")
+    if np.issubdtype(audio.dtype, np.integer):
+        audio = audio / float(np.iinfo(audio.dtype).max)
+    audio = audio.astype(np.float32)
+    if not np.isfinite(audio).all():
+        raise LipsyncError("the audio contains NaN or infinite samples")
+    return np.clip(audio, -1.0, 1.0)
+
+
+@dataclass
+class Normalizer:
+    """Per-channel standardization ``(x - mean) / std``; mean/std are (d,) float32."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, x: np.ndarray, min_std: float = 1e-3) -> Normalizer:
+        """Fit on (T, d) values (e.g. the training block only)."""
+        x = np.asarray(x, dtype=np.float64)
+        return cls(x.mean(0).astype(np.float32), np.maximum(x.std(0), min_std).astype(np.float32))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        return (x * self.std + self.mean).astype(np.float32)
+
+
+def save_stats(path: str | Path, **arrays: np.ndarray) -> None:
+    """Write plain arrays to an .npz (readable with allow_pickle=False)."""
+    np.savez(path, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def load_stats(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

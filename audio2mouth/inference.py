@@ -1,0 +1,141 @@
+"""Inference: audio -> lip PCA coefficients and canonical lower-face landmarks at any fps.
+
+    audio2mouth-predict RUN_DIR AUDIO [--fps 25] [--out coeffs.npz]
+
+``predict(run_dir, audio, fps)`` is the entry point of the end-to-end speak
+command. Audio is (N,) float32 mono 16 kHz; any other file format, rate or
+channel layout goes through ``landmarks.media.load_audio`` first.
+
+Silence: energies are floored in the features, so digital silence looks like
+the quiet pauses seen in training. On top of that a silence gate holds the
+speaker's rest (closed-mouth) shape wherever the audio level stays below
+``silence_db`` dBFS, so pure silence is a closed, still mouth even for a model
+that never heard a perfectly silent pause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+from audio2mouth.bundle import Audio2MouthModel, load_bundle
+from audio2mouth.features import AudioFeatures, check_audio
+from audio2mouth.timing import output_frame_times, steps_to_frames
+from landmarks.errors import LipsyncError, exit_on_user_error
+from landmarks.media import AUDIO_RATE, load_audio
+
+MIN_SAMPLES = AUDIO_RATE // 100  # one feature step (10 ms)
+
+
+def run_net(model: Audio2MouthModel, features: np.ndarray) -> np.ndarray:
+    """Raw features (T', d) -> de-normalized coefficients (T', k) at the feature rate."""
+    x = torch.from_numpy(model.speaker.feature_norm.apply(features))[None]
+    with torch.inference_mode():
+        y = model.net(x)[0].numpy()
+    return model.speaker.target_norm.invert(y * model.speaker.gain())
+
+
+def silence_weight(audio: np.ndarray, times: np.ndarray, silence_db: float) -> np.ndarray:
+    """(T,) in [0, 1]: 1 where the 100 ms around each time is below ``silence_db`` dBFS."""
+    hop = AUDIO_RATE // 100
+    n = len(audio) // hop + 1
+    power = np.pad(audio.astype(np.float64) ** 2, (0, n * hop - len(audio))).reshape(n, hop).mean(1)
+    level = 10 * np.log10(maximum_filter1d(power, size=11) + 1e-12)
+    quiet = (level < silence_db).astype(np.float32)
+    steps = np.arange(n) * hop / AUDIO_RATE
+    # a 50 ms ramp so the mouth closes/opens smoothly at the edges of a pause
+    return steps_to_frames(uniform_filter1d(quiet, size=5), steps, times)
+
+
+def predict_with(
+    model: Audio2MouthModel, audio: np.ndarray, fps: float, silence_db: float | None = -60.0
+) -> np.ndarray:
+    """Loaded model + (N,) 16 kHz audio -> (T, k) coefficients, T = ceil(duration * fps)."""
+    audio = check_audio(audio)
+    if len(audio) < MIN_SAMPLES:
+        raise LipsyncError(f"audio too short: {len(audio)} samples, need at least 10 ms")
+    if fps <= 0:
+        raise LipsyncError(f"fps must be positive, got {fps}")
+    feats = model.features(audio)
+    coeffs_steps = run_net(model, feats)
+    frame_times = output_frame_times(len(audio) / AUDIO_RATE, fps)
+    coeffs = steps_to_frames(coeffs_steps, model.features.times(len(feats)), frame_times)
+    if silence_db is not None:
+        w = silence_weight(audio, frame_times, silence_db)[:, None]
+        coeffs = (1 - w) * coeffs + w * model.speaker.rest_coeffs
+    return coeffs.astype(np.float32)
+
+
+def predict(
+    run_dir: str | Path | Audio2MouthModel, audio: np.ndarray, fps: float,
+    silence_db: float | None = -60.0,
+) -> np.ndarray:
+    """Trained run directory (or a loaded model) + audio -> (T, k) PCA coefficients at ``fps``."""
+    model = run_dir if isinstance(run_dir, Audio2MouthModel) else load_bundle(run_dir)
+    return predict_with(model, audio, fps, silence_db)
+
+
+def lower_face_landmarks(model: Audio2MouthModel, coeffs: np.ndarray) -> np.ndarray:
+    """(T, k) coefficients -> (T, P, 2) lower-face landmarks in canonical coordinates.
+
+    The points are the model's ``speaker.lower_face_indices`` of the 68-point layout;
+    ``landmarks.alignment.replace_lower_face`` puts them into a template frame.
+    """
+    return model.speaker.pca.decode(coeffs)
+
+
+def time_inference(
+    net: torch.nn.Module, features: AudioFeatures, seconds: float = 60.0, repeats: int = 5,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Best-of-``repeats`` wall time (s) for ``seconds`` of audio: model only, features + model.
+
+    Uses random speech-like audio; speed does not depend on the content.
+    """
+    rng = np.random.default_rng(seed)
+    audio = (0.1 * rng.standard_normal(int(seconds * AUDIO_RATE))).astype(np.float32)
+    net.eval()
+    feats = features(audio)
+    x = torch.from_numpy(feats)[None]
+    model_only, total = [], []
+    with torch.inference_mode():
+        net(x[:, :200])  # warm-up: first call allocates
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            x = torch.from_numpy(features(audio))[None]
+            t1 = time.perf_counter()
+            net(x)
+            t2 = time.perf_counter()
+            model_only.append(t2 - t1)
+            total.append(t2 - t0)
+    return {"infer_model_s": min(model_only), "infer_total_s": min(total)}
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="audio -> lip PCA coefficients (npz)")
+    parser.add_argument("run_dir", help="a trained audio2mouth run directory")
+    parser.add_argument("audio", help="any audio or video file FFmpeg reads")
+    parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--out", default="coeffs.npz")
+    args = parser.parse_args(argv)
+    if not Path(args.audio).exists():
+        raise LipsyncError(f"audio file not found: {args.audio}")
+    model = load_bundle(args.run_dir)
+    coeffs = predict_with(model, load_audio(args.audio), args.fps)
+    tmp = f"{args.out}.tmp.npz"
+    np.savez(tmp, coeffs=coeffs, lower_face=lower_face_landmarks(model, coeffs),
+             lower_face_indices=model.speaker.lower_face_indices,
+             times=output_frame_times(len(coeffs) / args.fps, args.fps), fps=np.float64(args.fps))
+    os.replace(tmp, args.out)
+    print(f"wrote {args.out}: {len(coeffs)} frames at {args.fps} fps")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Evaluation metrics of the audio2mouth stage, computed at the video frame rate.
+
+All take predicted and true PCA coefficients (T, k) in the cache's units
+(canonical face coordinates projected on the PCA basis) and a (T,) bool mask
+of frames with a valid ground-truth face.
+
+- MSE, MAE: mean squared / absolute error over frames and coefficients.
+- Int-MSE: MSE of the frame-to-frame differences (velocity) of the coefficient
+  sequences, ``mean((dp[t] - dy[t])**2)`` with ``dx[t] = x[t+1] - x[t]``, over
+  pairs of consecutive valid frames. The paper (Zheng et al. 2020) does not
+  define it; this is our definition. It is low only if the predicted motion
+  has the right dynamics: jitter or lag raises it even when MSE is small.
+- landmark RMSE (px): lower-face landmarks decoded from the coefficients and
+  mapped back into the full frame with each frame's inverse similarity; root
+  of the mean squared point-to-point distance, in full-frame pixels.
+- mouth-opening correlation: Pearson r between the predicted and true inner-lip
+  gap (points 62-66) over time; 1 = perfectly in phase.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from landmarks.alignment import apply_transform, invert_transform
+from landmarks.indices import INNER_LOWER_MID, INNER_UPPER_MID
+from landmarks.pca import LowerFacePCA
+
+
+def coefficient_metrics(pred: np.ndarray, true: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """MSE, MAE and Int-MSE of (T, k) coefficient sequences on frames where ``mask``."""
+    err = (pred - true)[mask]
+    pair = mask[1:] & mask[:-1]
+    vel_err = (np.diff(pred, axis=0) - np.diff(true, axis=0))[pair]
+    return {
+        "mse": float(np.mean(err**2)) if err.size else float("nan"),
+        "mae": float(np.mean(np.abs(err))) if err.size else float("nan"),
+        "int_mse": float(np.mean(vel_err**2)) if vel_err.size else float("nan"),
+    }
+
+
+def mouth_positions(lower_face_indices: np.ndarray) -> tuple[int, int]:
+    """Positions of landmarks 62 and 66 inside the lower-face point list."""
+    idx = list(np.asarray(lower_face_indices).tolist())
+    return idx.index(INNER_UPPER_MID), idx.index(INNER_LOWER_MID)
+
+
+def mouth_opening_from_shapes(shapes: np.ndarray, lower_face_indices: np.ndarray) -> np.ndarray:
+    """Inner-lip gap (T,) of canonical lower-face shapes (T, P, 2), in canonical units."""
+    upper, lower = mouth_positions(lower_face_indices)
+    return np.linalg.norm(shapes[:, lower] - shapes[:, upper], axis=-1)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation; 0 when either sequence is constant (no signal to correlate)."""
+    a = a - a.mean()
+    b = b - b.mean()
+    denom = np.sqrt((a**2).sum() * (b**2).sum())
+    return float((a * b).sum() / denom) if denom > 1e-12 else 0.0
+
+
+def shape_metrics(
+    pred: np.ndarray,
+    true: np.ndarray,
+    mask: np.ndarray,
+    pca: LowerFacePCA,
+    lower_face_indices: np.ndarray,
+    transforms: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Landmark RMSE in full-frame px (needs (T, 2, 3) frame->canonical transforms) and
+    the Pearson correlation of mouth opening, on frames where ``mask``."""
+    pred_shapes = pca.decode(pred[mask])
+    true_shapes = pca.decode(true[mask])
+    out = {
+        "mouth_corr": pearson(
+            mouth_opening_from_shapes(pred_shapes, lower_face_indices),
+            mouth_opening_from_shapes(true_shapes, lower_face_indices),
+        )
+    }
+    if transforms is not None and len(pred_shapes):
+        back = invert_transform(np.asarray(transforms, dtype=np.float64)[mask])
+        diff = apply_transform(back, pred_shapes) - apply_transform(back, true_shapes)
+        out["lmk_rmse_px"] = float(np.sqrt((diff**2).sum(-1).mean()))
+    return out
+
+
+def all_metrics(
+    pred: np.ndarray,
+    true: np.ndarray,
+    mask: np.ndarray,
+    pca: LowerFacePCA,
+    lower_face_indices: np.ndarray,
+    transforms: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Every metric above as one flat dict (keys mse, mae, int_mse, lmk_rmse_px, mouth_corr)."""
+    out = coefficient_metrics(pred, true, mask)
+    out.update(shape_metrics(pred, true, mask, pca, lower_face_indices, transforms))
+    return out

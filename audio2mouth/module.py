@@ -1,0 +1,143 @@
+"""One LightningModule for every audio2mouth variant (adversarial TCN, TCN, LSTM, Bi-LSTM).
+
+All variants share the reconstruction loss, the validation/test code and the
+metrics, so the comparison is fair. With a discriminator the module switches to
+manual optimization (a discriminator step, then a generator step); without one
+Lightning's automatic optimization runs the plain reconstruction objective.
+
+The networks work on normalized features and normalized targets (per-speaker
+statistics from the train block); metrics are computed on de-normalized
+coefficients at the video frame rate (see ``audio2mouth.metrics``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from audio2mouth.components.discriminator import GANLoss
+from audio2mouth.datamodule import SpeakerData
+from audio2mouth.metrics import all_metrics
+from audio2mouth.timing import steps_to_frames
+
+
+def masked_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean L1 or MSE over valid steps; pred/target (B, T, k), mask (B, T) bool."""
+    per = F.l1_loss(pred, target, reduction="none") if kind == "l1" else (pred - target) ** 2
+    weight = mask.unsqueeze(-1).to(per.dtype)
+    return (per * weight).sum() / (weight.sum() * per.shape[-1]).clamp_min(1.0)
+
+
+class Audio2MouthModule(pl.LightningModule):
+    """Generator ``net`` (B, T, d) -> (B, T, k); optional ``discriminator`` for the GAN variant."""
+
+    def __init__(
+        self,
+        net: Callable[..., nn.Module],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        n_features: int,
+        n_coeffs: int,
+        discriminator: Callable[..., nn.Module] | None = None,
+        d_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        recon_loss: str = "l1",
+        adv_weight: float = 0.01,
+        gan_mode: str = "lsgan",
+        grad_clip: float = 1.0,
+        input_noise: float = 0.0,
+        name: str = "model",
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "optimizer", "discriminator", "d_optimizer"])
+        self.net = net(in_features=n_features, out_features=n_coeffs)
+        self.disc = discriminator(in_features=n_features, n_coeffs=n_coeffs) if discriminator else None
+        self.gan_loss = GANLoss(gan_mode) if discriminator else None
+        self.opt_factory, self.d_opt_factory = optimizer, d_optimizer
+        self.automatic_optimization = self.disc is None
+        self.speaker: SpeakerData | None = None
+        self.last_eval: dict[str, dict[str, np.ndarray]] = {}
+
+    def attach_speaker(self, speaker: SpeakerData) -> None:
+        """Give the module the PCA and target statistics it needs for metrics."""
+        self.speaker = speaker
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Normalized features (B, T, d) -> normalized coefficients (B, T, k)."""
+        return self.net(features)
+
+    def configure_optimizers(self):
+        opt_g = self.opt_factory(params=self.net.parameters())
+        if self.disc is None:
+            return opt_g
+        return [opt_g, self.d_opt_factory(params=self.disc.parameters())]
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.automatic_optimization:  # manual (GAN) mode clips in training_step
+            nn.utils.clip_grad_norm_(self.net.parameters(), self.hparams.grad_clip)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int):
+        x, y, mask = batch["features"], batch["targets"], batch["mask"]
+        if self.hparams.input_noise:  # Gaussian noise on normalized features: 48 s overfit fast
+            x = x + self.hparams.input_noise * torch.randn_like(x)
+        if self.disc is None:
+            loss = masked_loss(self(x), y, mask, self.hparams.recon_loss)
+            self.log("train/loss", loss, prog_bar=True)
+            return loss
+        opt_g, opt_d = self.optimizers()
+        fake = self(x)  # generated coefficients for this audio
+        # discriminator step: real pairs -> real, generated pairs (detached) -> fake
+        d_real = self.disc(x, y)
+        d_fake = self.disc(x, fake.detach())
+        loss_d = 0.5 * (self.gan_loss(d_real, True, mask) + self.gan_loss(d_fake, False, mask))
+        opt_d.zero_grad()  # clear stale discriminator gradients
+        self.manual_backward(loss_d)  # gradients of D's loss
+        opt_d.step()  # update D only
+        # generator step: reconstruct the targets and fool the (just updated) discriminator
+        loss_rec = masked_loss(fake, y, mask, self.hparams.recon_loss)
+        loss_adv = self.gan_loss(self.disc(x, fake), True, mask)
+        loss_g = loss_rec + self.hparams.adv_weight * loss_adv
+        opt_g.zero_grad()  # drop gradients G got from nothing else
+        self.manual_backward(loss_g)  # gradients of G's loss (D's grads are zeroed next step)
+        self.clip_gradients(opt_g, gradient_clip_val=self.hparams.grad_clip)  # keep G stable
+        opt_g.step()  # update G only
+        self.log_dict({"train/loss": loss_rec, "train/loss_adv": loss_adv, "train/loss_d": loss_d},
+                      prog_bar=True)
+
+    def _evaluate(self, batch: dict[str, torch.Tensor], stage: str) -> None:
+        if self.speaker is None:
+            raise RuntimeError("attach_speaker() must be called before validation/testing")
+        sp = self.speaker
+        pred_norm = self(batch["features"])[0].float().cpu().numpy()  # (T', k) at the feature rate
+        pred_steps = sp.target_norm.invert(pred_norm * sp.gain())
+        frame_times = batch["frame_times"][0].cpu().numpy()
+        pred = steps_to_frames(pred_steps, batch["step_times"][0].cpu().numpy(), frame_times)
+        true = batch["coeffs"][0].cpu().numpy()
+        valid = batch["valid"][0].cpu().numpy().astype(bool)
+        metrics = all_metrics(pred, true, valid, sp.pca, sp.lower_face_indices,
+                              batch["transforms"][0].cpu().numpy())
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=1)
+        self.last_eval[stage] = {"frame_times": frame_times, "pred": pred, "true": true, "valid": valid}
+
+    def fit_output_gain(self, stage: str = "val") -> np.ndarray:
+        """Per-coefficient least-squares gain in [0, 1] of the last ``stage`` evaluation.
+
+        A coefficient the audio cannot predict on held-out data (on real footage: the
+        residual head yaw that similarity alignment leaves in the jaw contour) gets a gain
+        near 0, i.e. the train mean, instead of confident noise; predictable ones keep ~1.
+        Call after an evaluation made with gain 1. Returns (k,) float32.
+        """
+        ev, norm = self.last_eval[stage], self.speaker.target_norm
+        pred = (ev["pred"][ev["valid"]] - norm.mean) / norm.std
+        true = (ev["true"][ev["valid"]] - norm.mean) / norm.std
+        gain = (pred * true).sum(0) / np.maximum((pred**2).sum(0), 1e-8)
+        return np.clip(gain, 0.0, 1.0).astype(np.float32)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")

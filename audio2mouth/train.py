@@ -1,0 +1,130 @@
+"""Train one audio2mouth model on one speaker cache.
+
+    audio2mouth-train speaker=lieu paths.cache_dir=/work/cache model=adv_tcn seed=0
+    audio2mouth-train -m experiment=compare paths.cache_dir=/work/cache     # models x seeds
+
+The run directory (Hydra's output dir) receives ``model/`` (see ``bundle.py``),
+``results.json`` (test metrics, Table II timings), ``test_predictions.npz``
+(true and predicted coefficients on the test block, for the comparison plot)
+and the logger's files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import hydra
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+
+from audio2mouth.bundle import save_bundle
+from audio2mouth.inference import time_inference
+from landmarks.errors import exit_on_user_error
+
+
+class BatchTimer(Callback):
+    """Wall time of every training batch (s), including the optimizer steps."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self._t0 = 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.times.append(time.perf_counter() - self._t0)
+
+
+class BestWeights(Callback):
+    """Keeps the generator weights of the best ``val/mse`` in memory (no checkpoint pickles)."""
+
+    def __init__(self, monitor: str = "val/mse"):
+        self.monitor, self.best, self.state = monitor, float("inf"), None
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None or not float(value) < self.best:
+            return
+        self.best = float(value)
+        self.state = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit, test on the held-out block, save the model folder; returns results.json's dict."""
+    pl.seed_everything(int(cfg.seed), workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    module = instantiate(cfg.model, n_features=datamodule.n_features, n_coeffs=datamodule.n_coeffs)
+    module.attach_speaker(datamodule.speaker)
+
+    timer, best = BatchTimer(), BestWeights("val/mse")
+    callbacks = [timer, best]
+    if cfg.get("checkpoint", False):  # Lightning checkpoints, for resuming long runs
+        callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor="val/mse"))
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+
+    t0 = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    train_time = time.perf_counter() - t0
+    if best.state is not None:
+        module.net.load_state_dict(best.state)
+    if cfg.get("calibrate", False):  # shrink what the val block shows is unpredictable
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        datamodule.speaker.output_gain = module.fit_output_gain("val")
+    test_metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+
+    save_bundle(out_dir, cfg.model.net, cfg.data.features, module.net, datamodule.speaker,
+                str(cfg.model.name))
+    speed = time_inference(module.net, datamodule.features, repeats=3)
+    ev = module.last_eval["test"]
+    tmp = out_dir / "test_predictions.tmp.npz"
+    np.savez(tmp, **ev, pca_mean=datamodule.speaker.pca.mean,
+             pca_components=datamodule.speaker.pca.components,
+             lower_face=datamodule.speaker.lower_face_indices)
+    os.replace(tmp, out_dir / "test_predictions.npz")
+    true = ev["true"][ev["valid"]]
+    results = {
+        "model": str(cfg.model.name), "seed": int(cfg.seed),
+        "cache": str(datamodule.cache_path),
+        "test": {k.split("/", 1)[1]: float(v) for k, v in test_metrics.items()},
+        "target_variance": float(true.var(0).mean()) if len(true) else float("nan"),
+        "best_val_mse": best.best, "output_gain": datamodule.speaker.gain().tolist(),
+        "train_batch_s": float(np.median(timer.times)) if timer.times else float("nan"),
+        "train_batches": len(timer.times),
+        "train_total_s": train_time, "epochs": int(trainer.current_epoch),
+        "threads": torch.get_num_threads(), **speed,
+    }
+    _write_json(out_dir / "results.json", results)
+    return results
+
+
+@hydra.main(config_path="../conf", config_name="audio2mouth_train", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float:
+    results = train(cfg)
+    print(OmegaConf.to_yaml(OmegaConf.create(results)))
+    return results["test"]["mse"]
+
+
+if __name__ == "__main__":
+    main()

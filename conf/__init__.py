@@ -1,0 +1,1 @@
+"""Hydra configs (a package so installed console scripts can find them)."""

@@ -1,0 +1,212 @@
+"""The prepare step: footage of one anchor -> speaker cache (see landmarks/cache.py).
+
+    lipsync-prepare video=PATH [audio=PATH] speaker=NAME paths.cache_dir=DIR
+
+Pass 1 decodes the video once (landmarks + loose work crops, landmarks/extract.py);
+pass 2 fills short gaps, smooths, aligns, fits the PCA, cuts the final crops and
+Canny edges. Everything is written into a temporary directory that is renamed
+only when complete, so an interrupted or failed run never leaves a partial cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from landmarks import indices as ix
+from landmarks.alignment import build_reference, fit_transforms, lower_face_canonical
+from landmarks.cache import FORMAT_VERSION, META, SpeakerCache
+from landmarks.crop import crop_matrix, extract_crop, face_boxes, fill_invalid_nearest
+from landmarks.detect import DetectParams
+from landmarks.errors import LipsyncError, exit_on_user_error
+from landmarks.extract import FirstPass, run_first_pass
+from landmarks.facemap import FaceMapParams, canny_edges
+from landmarks.media import AUDIO_RATE, file_sha256, load_audio, probe_video, video_start_time
+from landmarks.pca import LowerFacePCA
+from landmarks.report import format_report, sufficiency_report
+from landmarks.smoothing import interpolate_gaps, smooth_tracks
+
+
+def ensure_writable(directory: Path) -> None:
+    """Create ``directory`` if needed and prove we can write in it (before any long work)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise LipsyncError(f"cannot write to {directory}: {err.strerror or err}") from err
+
+
+def required(cfg: DictConfig, key: str) -> str:
+    if OmegaConf.is_missing(cfg, key) or cfg.get(key) in (None, ""):
+        raise LipsyncError(f"missing argument {key}=... (see --help)")
+    return str(cfg[key])
+
+
+def cache_key(video_sha: str, audio_sha: str | None, cfg: DictConfig) -> str:
+    """Cache identity: the source bytes plus every setting that changes the cache's content."""
+    settings = OmegaConf.to_container(cfg.landmarks, resolve=True) | {
+        "face_map": OmegaConf.to_container(cfg.face_map, resolve=True),
+        "format_version": FORMAT_VERSION,
+    }
+    blob = json.dumps([video_sha, audio_sha, settings], sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def load_speech(video: Path, audio: Path | None, n_frames: int, fps: float) -> tuple[np.ndarray, float]:
+    """16 kHz mono audio aligned with frame 0 and padded/trimmed to the video's length.
+
+    Returns (samples (N,) float32, original duration in seconds).
+    """
+    if audio is not None:
+        samples = load_audio(audio)
+    else:
+        samples = load_audio(video, start_at_s=video_start_time(video))
+    original = len(samples) / AUDIO_RATE
+    target = int(round(n_frames / fps * AUDIO_RATE))
+    samples = np.pad(samples, (0, max(0, target - len(samples))))[:target]
+    return samples.astype(np.float32), original
+
+
+def second_pass(first: FirstPass, cfg: DictConfig, fps: float, out: Path, progress: bool) -> dict:
+    """Gaps, smoothing, alignment, PCA, final crops and edges; writes arrays into ``out``."""
+    lcfg = cfg.landmarks
+    detected = np.isfinite(first.raw_landmarks).all(axis=(1, 2))
+    filled, valid = interpolate_gaps(first.raw_landmarks, detected, int(round(lcfg.smoothing.max_gap_s * fps)))
+    smooth = smooth_tracks(filled, valid, lcfg.smoothing.sigma_s * fps)
+    # Every stored array is finite: invalid frames carry their nearest valid frame's values.
+    smooth = fill_invalid_nearest(smooth, valid)
+    reference = build_reference(smooth, valid)
+    transforms = fit_transforms(smooth, reference)
+    shapes = lower_face_canonical(smooth, transforms).astype(np.float32)
+    pca = LowerFacePCA.fit(shapes[valid], lcfg.pca.n_components, lcfg.pca.explained_variance,
+                           lcfg.pca.max_components)
+    coeffs = np.where(valid[:, None], pca.encode(shapes), 0.0).astype(np.float32)
+    boxes = face_boxes(smooth, valid, lcfg.crop.scale, lcfg.crop.smooth_s * fps)
+
+    np.savez(out / "landmarks.npz", timestamps=first.timestamps, landmarks=smooth,
+             raw_landmarks=first.raw_landmarks, detected=detected, valid=valid,
+             transforms=transforms.astype(np.float32), reference=reference.astype(np.float32),
+             crop_boxes=boxes)
+    pca.save(out / "pca.npz", coeffs=coeffs, shapes=shapes, lower_face=ix.LOWER_FACE)
+
+    params = FaceMapParams.from_dict(OmegaConf.to_container(cfg.face_map, resolve=True))
+    size, n = params.size, len(valid)
+    crops = np.lib.format.open_memmap(out / "crops.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+    edges = np.lib.format.open_memmap(out / "edges.npy", mode="w+", dtype=np.uint8,
+                                      shape=(n, (size * size + 7) // 8))
+    work_size = first.work_crops.shape[1] if n else 0
+    from tqdm import tqdm
+
+    for i in tqdm(range(n), desc="crops", unit="frame", disable=not progress):
+        # Express the final box in the work crop's pixels and cut it from there.
+        to_work = crop_matrix(first.work_boxes[i], work_size)
+        centre = to_work @ np.array([boxes[i, 0], boxes[i, 1], 1.0])
+        side = boxes[i, 2] * to_work[0, 0]
+        crop = extract_crop(np.asarray(first.work_crops[i]), np.array([*centre, side]), size)
+        crops[i] = crop
+        edges[i] = np.packbits(canny_edges(crop, params).reshape(-1))
+    crops.flush()
+    edges.flush()
+    del crops, edges
+    return {"valid": valid, "detected": detected, "landmarks": smooth, "transforms": transforms, "pca": pca}
+
+
+def prepare(cfg: DictConfig, progress: bool = True) -> Path:
+    """Build (or reuse) the speaker cache described by ``cfg``; returns its directory."""
+    speaker = required(cfg, "speaker")
+    video = Path(required(cfg, "video")).expanduser()
+    audio = Path(cfg.audio).expanduser() if cfg.get("audio") else None
+    cache_root = Path(cfg.paths.cache_dir).expanduser()
+    info = probe_video(video)
+    if audio is None and not info.has_audio:
+        raise LipsyncError(f"{video} has no audio track; pass the speech as audio=PATH")
+    if audio is not None and not audio.exists():
+        raise LipsyncError(f"file not found: {audio}")
+    ensure_writable(cache_root)
+
+    key = cache_key(file_sha256(video), file_sha256(audio) if audio else None, cfg)
+    final = cache_root / f"{speaker}-{key}"
+    if (final / META).exists() and not cfg.get("force", False):
+        print(f"reusing speaker cache {final} (same footage and settings)")
+        return final
+
+    scratch = Path(tempfile.mkdtemp(prefix=f".{speaker}-{key}.", dir=cache_root))
+    try:
+        first = run_first_pass(
+            info, DetectParams(**cfg.landmarks.detect), cfg.landmarks.crop.scale,
+            cfg.landmarks.crop.work_margin,
+            int(round(cfg.face_map.size * cfg.landmarks.crop.work_oversample * cfg.landmarks.crop.work_margin)),
+            scratch, progress,
+        )
+        n = len(first.timestamps)
+        if n == 0:
+            raise LipsyncError(f"no decodable video frames in {video}")
+        if not np.isfinite(first.raw_landmarks).all(axis=(1, 2)).any():
+            raise LipsyncError(f"no face found in any of the {n} frames of {video}")
+        fps = float(n / (first.timestamps[-1] + 1.0 / info.fps)) if n > 1 else info.fps
+        fps = info.fps if abs(fps - info.fps) / info.fps < 0.01 else fps  # keep 29.97 exact
+        samples, audio_s = load_speech(video, audio, n, fps)
+        out = scratch / "cache"
+        out.mkdir()
+        np.save(out / "audio_16k.npy", samples)
+        result = second_pass(first, cfg, fps, out, progress)
+        del first  # release the memory map before removing its file
+
+        report = sufficiency_report(fps, result["detected"], result["valid"], result["landmarks"],
+                                    result["transforms"], cfg.landmarks.min_usable_minutes)
+        (out / "report.json").write_text(json.dumps(report, indent=2))
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "speaker": speaker,
+            "key": key,
+            "source": {"video": str(video.resolve()), "video_sha256": file_sha256(video),
+                       "audio": str(audio.resolve()) if audio else None,
+                       "audio_sha256": file_sha256(audio) if audio else None,
+                       "audio_duration_s": audio_s},
+            "fps": fps,
+            "n_frames": n,
+            "frame_size": [info.width, info.height],
+            "crop_size": int(cfg.face_map.size),
+            "audio_rate": AUDIO_RATE,
+            "lower_face_indices": ix.LOWER_FACE.tolist(),
+            "stable_indices": ix.STABLE.tolist(),
+            "pca_components": result["pca"].n_components,
+            "pca_explained_variance": float(result["pca"].explained_variance_ratio.sum()),
+            "face_map": OmegaConf.to_container(cfg.face_map, resolve=True),
+            "landmarks_config": OmegaConf.to_container(cfg.landmarks, resolve=True),
+        }
+        (out / META).write_text(json.dumps(meta, indent=2))
+        if final.exists():  # a stale or forced rebuild: replace it
+            shutil.rmtree(final)
+        os.replace(out, final)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    SpeakerCache(final)  # proves the cache reads back
+    return final
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> Path:
+    path = prepare(cfg)
+    cache = SpeakerCache(path)
+    print(format_report(cache.report, f"{cache.meta['speaker']} ({cache.meta['source']['video']})"))
+    print(f"speaker cache: {path}")
+    return path
+
+
+@hydra.main(config_path="../conf", config_name="prepare", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

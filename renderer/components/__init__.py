@@ -1,0 +1,13 @@
+"""Pure torch building blocks of the renderer (no Lightning, no Hydra)."""
+
+from renderer.components.conditioning import input_channels, make_input, to_signed, to_uint8
+from renderer.components.losses import GANLoss, feature_matching_loss, weighted_l1
+from renderer.components.metrics import psnr, ssim
+from renderer.components.patchgan import MultiScaleDiscriminator, PatchDiscriminator
+from renderer.components.unet import UNetGenerator, unet_depth
+
+__all__ = [
+    "GANLoss", "MultiScaleDiscriminator", "PatchDiscriminator", "UNetGenerator",
+    "feature_matching_loss", "input_channels", "make_input", "psnr", "ssim", "to_signed",
+    "to_uint8", "unet_depth", "weighted_l1",
+]

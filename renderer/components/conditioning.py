@@ -1,0 +1,44 @@
+"""The renderer's input: the face map, optionally with the masked reference frame.
+
+Conditioning is concatenated along channels, (B, 3, S, S) face map plus, with
+``use_reference``, (B, 3, S, S) reference crop whose lower face is blanked (the
+pose prior of LipGAN: head pose, skin tone and lighting come from the reference,
+the mouth must come from the face map). Images are mapped from uint8 to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def to_signed(image_u8: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, C, H, W) in [0, 255] -> float in [-1, 1]."""
+    return image_u8.float() / 127.5 - 1.0
+
+
+def to_uint8(image: torch.Tensor) -> torch.Tensor:
+    """float (B, C, H, W) in [-1, 1] -> uint8, rounded to the nearest level."""
+    return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def input_channels(use_reference: bool) -> int:
+    """Channels of the generator's input for a conditioning setting."""
+    return 6 if use_reference else 3
+
+
+def make_input(
+    face_map: torch.Tensor, reference: torch.Tensor | None = None,
+    lower_mask: torch.Tensor | None = None, use_reference: bool = False,
+) -> torch.Tensor:
+    """Generator input (B, 3 or 6, S, S) from uint8 face maps (B, 3, S, S).
+
+    ``reference`` (B, 3, S, S) uint8 and ``lower_mask`` (B, 1, S, S) {0, 1} are
+    required with ``use_reference``; masked pixels become 0 (mid grey).
+    """
+    x = to_signed(face_map)
+    if not use_reference:
+        return x
+    if reference is None or lower_mask is None:
+        raise ValueError("use_reference needs the reference crops and their lower-face masks")
+    keep = 1.0 - lower_mask.to(x.dtype).clamp(0, 1)
+    return torch.cat([x, to_signed(reference) * keep], dim=1)

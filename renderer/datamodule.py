@@ -1,0 +1,163 @@
+"""(face map, face crop) pairs from a speaker cache, split by a held-out time block.
+
+Every valid frame gives one pair: the face map drawn by the one shared
+function (:meth:`SpeakerCache.face_map`, the frame's own landmarks and edges)
+and the frame's face crop. Two masks travel with each pair, both (1, S, S) uint8:
+``lower_mask`` (the region speech moves, masked out of the reference input) and
+``mouth_mask`` (the lips, weighted up in the L1 loss).
+
+The last ``val_fraction`` of the timeline is held out; ``gap_s`` seconds before
+it are dropped so neighbouring, nearly identical frames do not leak across.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from landmarks import indices as ix
+from landmarks.cache import SpeakerCache
+from landmarks.errors import LipsyncError
+from landmarks.facemap import lower_face_mask
+
+log = logging.getLogger(__name__)
+
+
+def resolve_cache(pattern: str | Path, crop_size: int | None = None) -> Path:
+    """A cache directory from a path or a glob (``cache/lieu-*``).
+
+    Among several matches the newest one prepared at ``crop_size`` wins (a
+    speaker may have caches at several sizes); none at that size is an error.
+    """
+    matches = [Path(p).parent for p in glob.glob(str(Path(pattern) / "meta.json"))]
+    if not matches:
+        raise LipsyncError(f"no speaker cache (meta.json) at {pattern}; run lipsync-prepare first")
+    if crop_size is not None and len(matches) > 1:
+        sized = [p for p in matches if json.loads((p / "meta.json").read_text()).get("crop_size") == crop_size]
+        matches = sized or matches  # none of the right size: the size check below explains
+    matches.sort(key=lambda p: (p / "meta.json").stat().st_mtime)
+    if len(matches) > 1:
+        log.warning("%d caches match %s; using the newest, %s", len(matches), pattern, matches[-1])
+    return matches[-1]
+
+
+def mouth_mask(landmarks_crop: np.ndarray, size: int, dilate: float = 0.03) -> np.ndarray:
+    """(S, S) uint8 {0, 1}: the outer-lip polygon grown by ``dilate`` x S pixels."""
+    mask = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(mask, [np.rint(landmarks_crop[ix.OUTER_LIPS]).astype(np.int32)], 1)
+    grow = int(round(dilate * size))
+    if grow > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        mask = cv2.dilate(mask, kernel)
+    return mask
+
+
+def time_split(
+    timestamps: np.ndarray, valid: np.ndarray, val_fraction: float, gap_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of training and held-out frames: the held-out block is the end of the timeline."""
+    if not 0 < val_fraction < 1:
+        raise LipsyncError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    t0, t1 = float(timestamps[0]), float(timestamps[-1])
+    split = t1 - val_fraction * (t1 - t0)
+    train = np.flatnonzero(valid & (timestamps < split - gap_s))
+    val = np.flatnonzero(valid & (timestamps >= split))
+    if len(train) == 0 or len(val) == 0:
+        raise LipsyncError(
+            f"not enough valid frames for a train/held-out split ({len(train)} / {len(val)})"
+        )
+    return train, val
+
+
+class FacePairs(Dataset):
+    """Pairs of one cache's frames, drawn once at construction. Items are dicts of uint8 (C, S, S)."""
+
+    def __init__(self, cache: SpeakerCache, indices: np.ndarray, mouth_dilate: float = 0.03):
+        size = cache.crop_size
+        params = cache.face_map_params
+        self.indices = np.asarray(indices)
+        n = len(self.indices)
+        self.face_maps = np.empty((n, size, size, 3), np.uint8)
+        self.lower = np.empty((n, size, size), np.uint8)
+        self.mouth = np.empty((n, size, size), np.uint8)
+        for j, i in enumerate(self.indices):
+            lm = cache.landmarks_in_crop(int(i))
+            self.face_maps[j] = cache.face_map(int(i))
+            self.lower[j] = lower_face_mask(lm, params)
+            self.mouth[j] = mouth_mask(lm, size, mouth_dilate)
+        # Crops stay memory-mapped; only the held indices are read, one at a time.
+        self.crops = cache.crops
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
+        crop = np.array(self.crops[int(self.indices[j])])  # a writable copy of the memmapped row
+        return {
+            "face_map": torch.from_numpy(self.face_maps[j]).permute(2, 0, 1),
+            "crop": torch.from_numpy(crop).permute(2, 0, 1),
+            "lower_mask": torch.from_numpy(self.lower[j])[None],
+            "mouth_mask": torch.from_numpy(self.mouth[j])[None],
+            "index": torch.tensor(int(self.indices[j])),
+        }
+
+
+class RendererDataModule(pl.LightningDataModule):
+    """Train / held-out pairs of one speaker cache.
+
+    ``crop_size`` is the size the model is built for; a cache prepared at
+    another size is refused (its face maps would not fit the network).
+    ``max_frames`` keeps only the first frames of the cache (tests, dry runs).
+    """
+
+    def __init__(
+        self, cache: str, crop_size: int, batch_size: int = 8, val_fraction: float = 0.2,
+        gap_s: float = 0.5, mouth_dilate: float = 0.03, num_workers: int = 0,
+        max_frames: int | None = None, val_batch_size: int = 32,
+    ):
+        super().__init__()
+        self.save_hyperparameters(logger=False)
+        self.train_set: FacePairs | None = None
+        self.val_set: FacePairs | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        hp = self.hparams
+        self.cache_dir = resolve_cache(hp.cache, hp.crop_size)
+        cache = SpeakerCache(self.cache_dir)
+        if cache.crop_size != hp.crop_size:
+            raise LipsyncError(
+                f"cache {self.cache_dir} has {cache.crop_size} px crops, the renderer config "
+                f"expects {hp.crop_size} px; prepare it with the matching face_map preset"
+            )
+        n = cache.n_frames if hp.max_frames is None else min(cache.n_frames, int(hp.max_frames))
+        train, val = time_split(cache.timestamps[:n], cache.valid[:n], hp.val_fraction, hp.gap_s)
+        log.info("renderer data: %s, %d train / %d held-out frames", self.cache_dir, len(train), len(val))
+        self.train_set = FacePairs(cache, train, hp.mouth_dilate)
+        self.val_set = FacePairs(cache, val, hp.mouth_dilate)
+        self.face_map_params = cache.face_map_params
+
+    def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(
+            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle and len(dataset) > batch_size,
+            num_workers=workers, persistent_workers=workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.hparams.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.hparams.val_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.val_dataloader()

@@ -1,0 +1,150 @@
+"""The renderer's LightningModule: conditional GAN (pix2pix) with manual optimization.
+
+Batches are dicts of uint8 tensors from :mod:`renderer.datamodule`: ``face_map``
+and ``crop`` (B, 3, S, S), ``lower_mask`` and ``mouth_mask`` (B, 1, S, S).
+Validation reports PSNR (dB) and SSIM of the rendered face crop against the
+ground-truth crop of held-out frames (self reconstruction: each frame is drawn
+from its own landmarks), and saves image grids as PNG files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from renderer.components import (
+    GANLoss,
+    feature_matching_loss,
+    make_input,
+    psnr,
+    ssim,
+    to_signed,
+    to_uint8,
+    weighted_l1,
+)
+
+
+class RendererModule(pl.LightningModule):
+    """U-Net generator + PatchGAN discriminator.
+
+    Generator loss = ``lambda_gan`` x GAN + ``lambda_fm`` x feature matching +
+    ``lambda_l1`` x L1 whose weight is 1 + ``mouth_weight`` on the lips.
+    ``grid_dir``: where validation grids go (none saved when null).
+    ``channels_last``: NHWC memory format for both networks and their inputs.
+    """
+
+    def __init__(
+        self, generator: nn.Module, discriminator: nn.Module,
+        optimizer_g: Callable[..., torch.optim.Optimizer],
+        optimizer_d: Callable[..., torch.optim.Optimizer],
+        use_reference: bool = False, gan_mode: str = "lsgan", lambda_gan: float = 1.0,
+        lambda_l1: float = 100.0, mouth_weight: float = 10.0, lambda_fm: float = 10.0,
+        grid_dir: str | None = None, n_grid: int = 8, channels_last: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters(logger=False, ignore=["generator", "discriminator"])
+        self.automatic_optimization = False
+        self.generator = generator
+        self.discriminator = discriminator
+        self.gan_loss = GANLoss(gan_mode)
+        # oneDNN's channels-last kernels train this U-Net 2-6x faster on CPU than NCHW.
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.generator.to(memory_format=self.memory_format)
+        self.discriminator.to(memory_format=self.memory_format)
+
+    def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Generator input (B, 3 or 6, S, S) of a batch."""
+        x = make_input(batch["face_map"], batch["crop"], batch["lower_mask"], self.hparams.use_reference)
+        return x.contiguous(memory_format=self.memory_format)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.generator(x)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        hp = self.hparams
+        opt_g, opt_d = self.optimizers()
+        x = self.inputs(batch)
+        real = to_signed(batch["crop"]).contiguous(memory_format=self.memory_format)
+        weight = 1.0 + hp.mouth_weight * batch["mouth_mask"].float()
+        fake = self.generator(x)  # render the face from its map
+
+        # Discriminator step: real pairs -> real, rendered pairs (detached) -> fake.
+        self.toggle_optimizer(opt_d)
+        pred_real = self.discriminator(torch.cat([x, real], 1))
+        pred_fake = self.discriminator(torch.cat([x, fake.detach()], 1))
+        loss_d = 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
+        opt_d.zero_grad(set_to_none=True)  # clear last step's gradients
+        self.manual_backward(loss_d)  # gradients of D only (G's output was detached)
+        opt_d.step()  # update D
+        self.untoggle_optimizer(opt_d)
+
+        # Generator step: fool D, match D's features of real pairs, reconstruct the crop.
+        self.toggle_optimizer(opt_g)  # freezes D's parameters for this step
+        pred_fake = self.discriminator(torch.cat([x, fake], 1))
+        loss_gan = self.gan_loss(pred_fake, True, for_discriminator=False)
+        loss_fm = feature_matching_loss(pred_fake, pred_real) if hp.lambda_fm > 0 else x.new_zeros(())
+        loss_l1 = weighted_l1(fake, real, weight)  # lips weighted up
+        loss_g = hp.lambda_gan * loss_gan + hp.lambda_fm * loss_fm + hp.lambda_l1 * loss_l1
+        opt_g.zero_grad(set_to_none=True)  # clear last step's gradients
+        self.manual_backward(loss_g)  # gradients of G through the frozen D
+        opt_g.step()  # update G
+        self.untoggle_optimizer(opt_g)
+
+        self.log_dict({
+            "train/loss_d": loss_d, "train/loss_g": loss_g, "train/gan": loss_gan,
+            "train/fm": loss_fm, "train/l1": loss_l1,
+        }, prog_bar=False, on_step=True, on_epoch=True, batch_size=len(x))
+        self.log("train/l1_step", loss_l1, prog_bar=True, on_step=True, on_epoch=False)
+
+    @torch.no_grad()
+    def render_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Rendered crops (B, 3, S, S) uint8 of a batch."""
+        return to_uint8(self.generator(self.inputs(batch)))
+
+    def _evaluate(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+        rendered = self.render_batch(batch)
+        pred, target = rendered.float() / 255, batch["crop"].float() / 255
+        mouth = batch["mouth_mask"].float()
+        # PSNR inside the lips only: the part the face map must explain.
+        mse_mouth = (((pred - target) ** 2) * mouth).flatten(1).sum(1) / (
+            mouth.flatten(1).sum(1) * pred.shape[1]).clamp_min(1)
+        n = len(pred)
+        self.log(f"{stage}/psnr", psnr(pred, target).mean(), prog_bar=True, batch_size=n)
+        self.log(f"{stage}/ssim", ssim(pred, target).mean(), prog_bar=True, batch_size=n)
+        self.log(f"{stage}/psnr_mouth", (10 * torch.log10(1 / (mse_mouth + 1e-10))).mean(),
+                 batch_size=n)
+        self.log(f"{stage}/l1", (pred - target).abs().mean(), batch_size=n)
+        return rendered
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        rendered = self._evaluate(batch, "val")
+        if batch_idx == 0 and not self.trainer.sanity_checking and self.trainer.is_global_zero:
+            self.save_grid(batch, rendered, f"epoch{self.current_epoch:03d}_step{self.global_step:06d}")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def save_grid(self, batch: dict[str, torch.Tensor], rendered: torch.Tensor, name: str) -> Path | None:
+        """Write a PNG with one row per sample: face map | rendered | ground truth."""
+        if not self.hparams.grid_dir:
+            return None
+        n = min(self.hparams.n_grid, len(rendered))
+        cols = [batch["face_map"][:n], rendered[:n], batch["crop"][:n]]
+        rows = [torch.cat([c[i] for c in cols], dim=2) for i in range(n)]  # (3, S, 3S) each
+        grid = torch.cat(rows, dim=1).permute(1, 2, 0).cpu().numpy().astype(np.uint8)
+        out = Path(self.hparams.grid_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"{name}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+        return path
+
+    def configure_optimizers(self):
+        opt_g = self.hparams.optimizer_g(params=self.generator.parameters())
+        opt_d = self.hparams.optimizer_d(params=self.discriminator.parameters())
+        return [opt_g, opt_d]

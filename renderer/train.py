@@ -1,0 +1,100 @@
+"""``renderer-train``: fit the pix2pix renderer of one speaker (a Hydra app).
+
+    renderer-train speaker=lieu trainer.max_time=00:00:15:00
+    renderer-train speaker=lieu use_reference=false
+    renderer-train speaker=lieu render_setup=gpu_256 [trainer=ddp]
+
+Writes into Hydra's run directory: ``renderer.pt`` + ``renderer.yaml`` (the
+generator with the best held-out PSNR so far, rewritten whenever it improves,
+so an interrupted run still leaves a usable model), Lightning checkpoints,
+``val_grids/*.png`` (face map | rendered | ground truth) and CSV metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from landmarks.errors import exit_on_user_error
+from renderer.bundle import save_renderer
+from renderer.components import input_channels
+
+log = logging.getLogger(__name__)
+
+
+class ExportBestGenerator(pl.Callback):
+    """Save the generator (renderer.pt + renderer.yaml) whenever ``val/psnr`` improves."""
+
+    def __init__(self, run_dir: str | Path, config: dict, monitor: str = "val/psnr"):
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.monitor = monitor
+        self.best = -float("inf")
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None or float(value) <= self.best:
+            return
+        self.best = float(value)
+        metrics = {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()
+                   if k.startswith("val/")}
+        record = {**self.config, "epoch": trainer.current_epoch, "step": trainer.global_step,
+                  "metrics": metrics}
+        save_renderer(self.run_dir, module.generator, record)
+
+
+def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, dict]:
+    """Instantiate the data module and the LightningModule; returns them and the export config."""
+    datamodule = instantiate(cfg.render_data)
+    datamodule.setup("fit")  # fail early on a missing or mismatched cache, before any network is built
+    n_in = input_channels(bool(cfg.use_reference))
+    generator_cfg = OmegaConf.to_container(cfg.render_model.generator, resolve=True)
+    generator_cfg["in_channels"] = n_in
+    generator = instantiate(generator_cfg)
+    # The discriminator judges (condition, image) pairs: condition channels + 3.
+    discriminator = instantiate(cfg.render_model.discriminator, in_channels=n_in + 3)
+    module = instantiate(cfg.render_model.module, generator=generator, discriminator=discriminator)
+    export = {
+        "crop_size": int(cfg.crop_size),
+        "use_reference": bool(cfg.use_reference),
+        "generator": generator_cfg,
+        "face_map": datamodule.face_map_params.to_dict(),
+        "cache": str(datamodule.cache_dir),
+    }
+    return datamodule, module, export
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, then evaluate the best generator on the held-out block; returns its metrics."""
+    pl.seed_everything(int(cfg.seed), workers=True)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    datamodule, module, export = build(cfg)
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    exporter = ExportBestGenerator(out_dir, export)
+    callbacks.append(exporter)
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
+                                      default_root_dir=str(out_dir))
+    trainer.fit(module, datamodule=datamodule)
+    if exporter.best == -float("inf"):
+        # No validation ran (e.g. fast_dev_run with validation off): export the final weights.
+        save_renderer(out_dir, module.generator, {**export, "metrics": {}})
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics["best/val_psnr"] = exporter.best
+    log.info("renderer: best held-out PSNR %.2f dB; model in %s", exporter.best, out_dir)
+    return metrics
+
+
+@hydra.main(config_path="../conf", config_name="renderer_train", version_base="1.3")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float:
+    """Console entry point; returns the best held-out PSNR (for Hydra sweeps)."""
+    return train(cfg)["best/val_psnr"]
