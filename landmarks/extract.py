@@ -28,8 +28,19 @@ class FirstPass:
     timestamps: np.ndarray  # (T,) float64 seconds from the first frame
     raw_landmarks: np.ndarray  # (T, 68, 2) float32 full-frame px, NaN where no face
     work_boxes: np.ndarray  # (T, 3) float32 (cx, cy, side) of each work crop
-    work_crops: np.ndarray  # (T, W, W, 3) uint8 RGB, memory-mapped from disk
+    work_crops_path: Path  # raw (T, W, W, 3) uint8 RGB work crops, frame after frame
+    work_size: int  # W, pixels
     detector_calls: int
+
+    def work_crop(self, index: int, source) -> np.ndarray:
+        """(W, W, 3) work crop ``index`` read from the open binary file ``source``.
+
+        A plain read, not a memory map: mapped pages would count towards the
+        process's resident memory and make it grow with the clip length.
+        """
+        nbytes = self.work_size * self.work_size * 3
+        source.seek(index * nbytes)
+        return np.frombuffer(source.read(nbytes), np.uint8).reshape(self.work_size, self.work_size, 3)
 
 
 def work_box(points: np.ndarray, scale: float, margin: float) -> np.ndarray:
@@ -64,15 +75,11 @@ def run_first_pass(
             bar.update(1)
     bar.close()
     n = len(timestamps)
-    crops = (
-        np.memmap(crops_path, dtype=np.uint8, mode="r", shape=(n, work_size, work_size, 3))
-        if n
-        else np.zeros((0, work_size, work_size, 3), np.uint8)
-    )
     return FirstPass(
         timestamps=np.asarray(timestamps, np.float64),
         raw_landmarks=np.stack(landmarks) if n else np.zeros((0, 68, 2), np.float32),
         work_boxes=np.stack(boxes) if n else np.zeros((0, 3), np.float32),
-        work_crops=crops,
+        work_crops_path=crops_path,
+        work_size=work_size,
         detector_calls=tracker.n_detector_calls,
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from landmarks import indices as ix
 from landmarks.alignment import build_reference, fit_transforms, lower_face_canonical
@@ -99,25 +100,33 @@ def second_pass(first: FirstPass, cfg: DictConfig, fps: float, out: Path, progre
     pca.save(out / "pca.npz", coeffs=coeffs, shapes=shapes, lower_face=ix.LOWER_FACE)
 
     params = FaceMapParams.from_dict(OmegaConf.to_container(cfg.face_map, resolve=True))
-    size, n = params.size, len(valid)
-    crops = np.lib.format.open_memmap(out / "crops.npy", mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
-    edges = np.lib.format.open_memmap(out / "edges.npy", mode="w+", dtype=np.uint8,
-                                      shape=(n, (size * size + 7) // 8))
-    work_size = first.work_crops.shape[1] if n else 0
-    from tqdm import tqdm
-
-    for i in tqdm(range(n), desc="crops", unit="frame", disable=not progress):
-        # Express the final box in the work crop's pixels and cut it from there.
-        to_work = crop_matrix(first.work_boxes[i], work_size)
-        centre = to_work @ np.array([boxes[i, 0], boxes[i, 1], 1.0])
-        side = boxes[i, 2] * to_work[0, 0]
-        crop = extract_crop(np.asarray(first.work_crops[i]), np.array([*centre, side]), size)
-        crops[i] = crop
-        edges[i] = np.packbits(canny_edges(crop, params).reshape(-1))
-    crops.flush()
-    edges.flush()
-    del crops, edges
+    write_crops_and_edges(first, boxes, params, out, progress)
     return {"valid": valid, "detected": detected, "landmarks": smooth, "transforms": transforms, "pca": pca}
+
+
+def write_crops_and_edges(first: FirstPass, boxes: np.ndarray, params: FaceMapParams, out: Path,
+                          progress: bool) -> None:
+    """Cut the final crops from the work crops; write crops.npy and edges.npy frame by frame.
+
+    Streamed through plain file writes (npy header, then rows) so memory stays
+    flat however long the clip is.
+    """
+    size, n, work = params.size, len(boxes), first.work_size
+    edge_bytes = (size * size + 7) // 8
+    with open(first.work_crops_path, "rb") as source, open(out / "crops.npy", "wb") as crops, \
+            open(out / "edges.npy", "wb") as edges:
+        np.lib.format.write_array_header_1_0(
+            crops, {"descr": "|u1", "fortran_order": False, "shape": (n, size, size, 3)})
+        np.lib.format.write_array_header_1_0(
+            edges, {"descr": "|u1", "fortran_order": False, "shape": (n, edge_bytes)})
+        for i in tqdm(range(n), desc="crops", unit="frame", disable=not progress):
+            # Express the final box in the work crop's pixels and cut it from there.
+            to_work = crop_matrix(first.work_boxes[i], work)
+            centre = to_work @ np.array([boxes[i, 0], boxes[i, 1], 1.0])
+            side = boxes[i, 2] * to_work[0, 0]
+            crop = extract_crop(first.work_crop(i, source), np.array([*centre, side]), size)
+            crops.write(np.ascontiguousarray(crop).tobytes())
+            edges.write(np.packbits(canny_edges(crop, params).reshape(-1)).tobytes())
 
 
 def prepare(cfg: DictConfig, progress: bool = True) -> Path:
@@ -159,7 +168,6 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
         out.mkdir()
         np.save(out / "audio_16k.npy", samples)
         result = second_pass(first, cfg, fps, out, progress)
-        del first  # release the memory map before removing its file
 
         report = sufficiency_report(fps, result["detected"], result["valid"], result["landmarks"],
                                     result["transforms"], cfg.landmarks.min_usable_minutes)

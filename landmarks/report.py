@@ -49,8 +49,9 @@ def sufficiency_report(
         )
     if n and detected.mean() < 0.9:
         warnings.append(f"face detected in only {100 * detected.mean():.1f}% of frames")
-    if len(roll) and np.ptp(roll) > 25:
-        warnings.append(f"head roll varies over {np.ptp(roll):.0f} degrees; frontal footage works best")
+    roll_spread = np.percentile(roll, 95) - np.percentile(roll, 5) if len(roll) else 0.0
+    if roll_spread > 20:
+        warnings.append(f"head roll varies over {roll_spread:.0f} degrees (5-95%); frontal footage works best")
     if len(opening) and np.percentile(opening, 95) - np.percentile(opening, 5) < 0.05:
         warnings.append("the mouth barely moves in this footage; is the anchor speaking?")
     return {
@@ -65,7 +66,7 @@ def sufficiency_report(
         "longest_invalid_gap_s": float(gap_lengths.max() / fps) if len(gaps) else 0.0,
         "head_roll_deg": spread(roll),
         "head_yaw_proxy": spread(yaw_proxy),
-        "face_size_px": spread(face_px),
+        "face_radius_px": spread(face_px),
         "mouth_opening": spread(opening),
         "warnings": warnings,
     }
@@ -88,7 +89,7 @@ def format_report(report: dict, title: str) -> str:
         f"  invalid gaps      {report['invalid_gaps']} (longest {report['longest_invalid_gap_s']:.2f} s)",
         f"  head roll         {fmt(report['head_roll_deg'], ' deg')}",
         f"  head yaw (proxy)  {fmt(report['head_yaw_proxy'])}",
-        f"  face size         {fmt(report['face_size_px'], ' px')}",
+        f"  face radius       {fmt(report['face_radius_px'], ' px')} (RMS radius of eyes + nose)",
         f"  mouth opening     {fmt(report['mouth_opening'])} (canonical units)",
     ]
     lines += [f"  WARNING: {w}" for w in report["warnings"]] or ["  no warnings"]

@@ -19,6 +19,12 @@ def shared_clip(name: str) -> Path:
     return path
 
 
+@pytest.fixture(name="shared_clip")
+def shared_clip_fixture():
+    """``shared_clip(name)``: path of a real clip, or skip with the reason."""
+    return shared_clip
+
+
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """A short synthetic anchor (12 s), generated once per test session."""
