@@ -39,9 +39,10 @@ def predictor_path() -> Path:
 @dataclass(frozen=True)
 class DetectParams:
     target_face_px: float = 110.0
-    redetect_every_s: float = 0.2
+    redetect_every_s: float = 0.5
     min_iou: float = 0.5
     max_scale_change: float = 0.2
+    min_appearance: float = 0.5  # normalized correlation with the face seen at the last detection
 
 
 Box = np.ndarray  # (4,) float: x0, y0, x1, y1 in full-frame pixels
@@ -53,6 +54,18 @@ def iou(a: Box, b: Box) -> float:
     inter = ix * iy
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+def appearance(gray: np.ndarray, box: Box, size: int = 24) -> np.ndarray | None:
+    """The box's content as a zero-mean, unit-norm (size*size,) vector, or None if off-frame."""
+    x0, y0 = int(max(0, box[0])), int(max(0, box[1]))
+    x1, y1 = int(min(gray.shape[1], box[2])), int(min(gray.shape[0], box[3]))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    patch = cv2.resize(gray[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+    patch = patch.reshape(-1) - patch.mean()
+    norm = np.linalg.norm(patch)
+    return patch / norm if norm > 1e-3 else None
 
 
 def landmark_box(points: np.ndarray) -> Box:
@@ -69,6 +82,7 @@ class FaceTracker:
         self.check_every = max(1, int(round(params.redetect_every_s * fps)))
         self._box: Box | None = None  # detector-style box of the tracked face
         self._since_check = 0
+        self._template: np.ndarray | None = None  # appearance of the face at the last detection
         # Detector box expressed relative to the landmark box, learned at each detection,
         # so tracking boxes look like the boxes the predictor was trained on.
         self._box_from_landmarks = np.array([0.0, 0.0, 1.0, 1.0])
@@ -79,7 +93,7 @@ class FaceTracker:
         if self._box is None:
             return self._acquire(gray, near=None)
         self._since_check += 1
-        if self._since_check >= self.check_every:
+        if self._since_check >= self.check_every or not self._looks_like_tracked_face(gray):
             return self._acquire(gray, near=self._box)
         points = self._predict(gray, self._box)
         new_box = self._detector_box(points)
@@ -89,6 +103,17 @@ class FaceTracker:
             return self._acquire(gray, near=self._box)
         self._box = new_box
         return points
+
+    def _looks_like_tracked_face(self, gray: np.ndarray) -> bool:
+        """Cheap check that the tracked box still shows the same face (a cut, or the face left).
+
+        The shape predictor always returns a face-shaped answer, even on a wall, so
+        it cannot tell; a 24x24 correlation with the last detected face can.
+        """
+        current = appearance(gray, self._box)
+        if current is None or self._template is None:
+            return False
+        return float(current @ self._template) >= self.params.min_appearance
 
     def _acquire(self, gray: np.ndarray, near: Box | None) -> np.ndarray | None:
         """Run the detector (in a region around ``near`` if given) and start tracking."""
@@ -107,7 +132,7 @@ class FaceTracker:
             box = max(found, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
         points = self._predict(gray, box)
         self._learn_box_relation(box, points)
-        self._box = box
+        self._template = appearance(gray, box)
         return points
 
     def _detect_near(self, gray: np.ndarray, near: Box) -> list[Box]:

@@ -41,17 +41,17 @@ class LowerFacePCA:
         """
         flat = shapes.reshape(len(shapes), -1).astype(np.float64)
         limit = min(flat.shape[0], flat.shape[1])
+        # One decomposition of the D x D covariance (D = 2P is small), then truncate.
+        full = PCA(n_components=limit, svd_solver="covariance_eigh").fit(flat)
         if n_components is not None:
             k = min(int(n_components), limit)
         else:
-            ratios = PCA(n_components=limit).fit(flat).explained_variance_ratio_
-            k = int(np.searchsorted(np.cumsum(ratios), explained_variance) + 1)
+            k = int(np.searchsorted(np.cumsum(full.explained_variance_ratio_), explained_variance) + 1)
             k = max(1, min(k, max_components, limit))
-        pca = PCA(n_components=k, svd_solver="full").fit(flat)
         return cls(
-            mean=pca.mean_.astype(np.float32),
-            components=pca.components_.astype(np.float32),
-            explained_variance_ratio=pca.explained_variance_ratio_.astype(np.float32),
+            mean=full.mean_.astype(np.float32),
+            components=full.components_[:k].astype(np.float32),
+            explained_variance_ratio=full.explained_variance_ratio_[:k].astype(np.float32),
         )
 
     def encode(self, shapes: np.ndarray) -> np.ndarray:

@@ -142,7 +142,8 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
         raise LipsyncError(f"file not found: {audio}")
     ensure_writable(cache_root)
 
-    key = cache_key(file_sha256(video), file_sha256(audio) if audio else None, cfg)
+    video_sha, audio_sha = file_sha256(video), (file_sha256(audio) if audio else None)
+    key = cache_key(video_sha, audio_sha, cfg)
     final = cache_root / f"{speaker}-{key}"
     if (final / META).exists() and not cfg.get("force", False):
         print(f"reusing speaker cache {final} (same footage and settings)")
@@ -176,9 +177,9 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
             "format_version": FORMAT_VERSION,
             "speaker": speaker,
             "key": key,
-            "source": {"video": str(video.resolve()), "video_sha256": file_sha256(video),
+            "source": {"video": str(video.resolve()), "video_sha256": video_sha,
                        "audio": str(audio.resolve()) if audio else None,
-                       "audio_sha256": file_sha256(audio) if audio else None,
+                       "audio_sha256": audio_sha,
                        "audio_duration_s": audio_s},
             "fps": fps,
             "n_frames": n,
