@@ -1,0 +1,218 @@
+"""speak: a speaker bundle + new audio or text -> an mp4 of the anchor saying it.
+
+Per output frame: audio2mouth predicts the lower-face PCA coefficients; they
+are decoded to canonical landmarks and put into the template frame's pose; the
+face map is drawn with the template crop's edges; the renderer paints the crop;
+the crop is pasted back into the full-resolution template frame through a
+feathered lower-face mask; frames stream into the H.264 + AAC writer. Work
+happens in chunks of ``chunk_frames``, so memory does not grow with the audio.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+
+from landmarks.alignment import replace_lower_face
+from landmarks.cache import SpeakerCache
+from landmarks.crop import frame_to_crop
+from landmarks.errors import LipsyncError, exit_on_user_error
+from landmarks.facemap import draw_face_map
+from landmarks.media import AUDIO_RATE, load_audio
+from landmarks.prepare import ensure_writable, required
+from landmarks.timebase import n_frames_for_duration
+from pipeline.bundle import SpeakerBundle
+from pipeline.template import FrameStore, bounce_indices, segment_range
+
+
+@dataclass
+class Template:
+    """Head pose and background: a prepared clip of the anchor and the clip itself."""
+
+    cache: SpeakerCache
+    video: Path
+
+
+@dataclass
+class SpeakResult:
+    path: Path
+    n_frames: int
+    fps: float
+    audio_s: float
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+
+
+def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence_db: float | None,
+                   chunk_s: float = 60.0, context_s: float = 2.0) -> np.ndarray:
+    """(T, k) coefficients for ``audio`` at ``fps``, in chunks of ``chunk_s`` with ``context_s`` margins.
+
+    Each chunk sees ``context_s`` seconds of audio on both sides (more than any
+    model's receptive field), so the seams are invisible and memory is bounded.
+    """
+    from audio2mouth.inference import predict_with
+
+    model = bundle.audio2mouth
+    n = n_frames_for_duration(len(audio) / AUDIO_RATE, fps)
+    if len(audio) <= (chunk_s + 2 * context_s) * AUDIO_RATE:
+        return predict_with(model, audio, fps, silence_db)[:n]
+    step = int(round(chunk_s * fps))
+    out: np.ndarray | None = None
+    for f0 in range(0, n, step):
+        f1 = min(n, f0 + step)
+        s0 = max(0, int(round((f0 / fps - context_s) * AUDIO_RATE)))
+        s1 = min(len(audio), int(round((f1 / fps + context_s) * AUDIO_RATE)))
+        part = predict_with(model, audio[s0:s1], fps, silence_db)
+        if out is None:
+            out = np.empty((n, part.shape[1]), np.float32)
+        first = int(round((f0 / fps - s0 / AUDIO_RATE) * fps))
+        rows = part[first : first + (f1 - f0)]
+        if len(rows) < f1 - f0:  # rounding at the very end of the audio
+            rows = np.concatenate([rows, np.repeat(rows[-1:], f1 - f0 - len(rows), axis=0)])
+        out[f0:f1] = rows
+    return out
+
+
+def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Template | None = None,
+          start_s: float = 0.0, duration_s: float | None = None, chunk_frames: int = 256,
+          silence_db: float | None = -60.0, colour_match: bool = True, feather: float = 0.04) -> SpeakResult:
+    """Render ``audio`` (N,) float32 16 kHz as the bundle's anchor into ``out`` (.mp4)."""
+    from renderer.inference import reference_mask
+    from renderer.paste import feather_mask, paste_back
+    from renderer.video import VideoWriter
+
+    timings: dict[str, float] = defaultdict(float)
+    template = template or Template(bundle.template, bundle.template_video)
+    cache, params = template.cache, bundle.face_map_params
+    if cache.crop_size != bundle.crop_size:
+        raise LipsyncError(f"template crops are {cache.crop_size} px, the bundle renders {bundle.crop_size} px")
+    fps = cache.fps
+    audio_s = len(audio) / AUDIO_RATE
+    n_out = n_frames_for_duration(audio_s, fps)
+    first, last = segment_range(cache, start_s, duration_s)
+    if n_out > 2 * (last - first + 1):
+        print(f"note: {audio_s:.1f} s of audio on a {(last - first + 1) / fps:.1f} s template: "
+              "the template plays back and forth")
+    order = bounce_indices(n_out, first, last)
+
+    tick = time.perf_counter()
+    coeffs = predict_coeffs(bundle, audio, fps, silence_db)
+    lower = bundle.audio2mouth.speaker.pca.decode(coeffs)  # (T, P, 2) canonical
+    timings["audio2mouth"] += time.perf_counter() - tick
+    renderer = bundle.renderer
+
+    tick = time.perf_counter()
+    store = FrameStore(template.video, first, last)
+    timings["decode"] += time.perf_counter() - tick
+    try:
+        with VideoWriter(out, fps, audio) as writer:
+            for c0 in range(0, n_out, chunk_frames):
+                idx = order[c0 : c0 + chunk_frames]
+                tick = time.perf_counter()
+                maps, masks, refs = [], [], []
+                for i, j in enumerate(idx):
+                    box = cache.crop_boxes[j]
+                    new = replace_lower_face(cache.landmarks[j], cache.transforms[j], lower[c0 + i])
+                    new_crop = frame_to_crop(new, box, cache.crop_size)
+                    maps.append(draw_face_map(new_crop, cache.edges(j), params))
+                    masks.append(reference_mask(cache.landmarks_in_crop(j), new_crop, params))
+                    refs.append(cache.crops[j])
+                maps, masks, refs = np.stack(maps), np.stack(masks), np.stack(refs)
+                timings["face_maps"] += time.perf_counter() - tick
+
+                tick = time.perf_counter()
+                valid = cache.valid[idx]
+                crops = renderer.render(maps[valid], refs[valid], masks[valid]) if valid.any() else None
+                timings["render"] += time.perf_counter() - tick
+
+                k = 0
+                for i, j in enumerate(idx):
+                    tick = time.perf_counter()
+                    frame = store[j]
+                    timings["decode"] += time.perf_counter() - tick
+                    tick = time.perf_counter()
+                    if valid[i]:  # frames without a face pass through untouched
+                        frame = paste_back(frame, crops[k], cache.crop_boxes[j], feather_mask(masks[i], feather),
+                                           colour_match)
+                        k += 1
+                    timings["paste"] += time.perf_counter() - tick
+                    tick = time.perf_counter()
+                    writer.write(frame)
+                    timings["encode"] += time.perf_counter() - tick
+    finally:
+        store.close()
+    return SpeakResult(out, n_out, fps, audio_s, dict(timings))
+
+
+def check_output(path: Path) -> Path:
+    if path.suffix.lower() != ".mp4":
+        raise LipsyncError(f"out must be an .mp4 file, got {path}")
+    ensure_writable(path.parent)
+    if path.is_dir():
+        raise LipsyncError(f"out is a directory: {path}")
+    return path
+
+
+def load_template(cfg: DictConfig, bundle: SpeakerBundle) -> Template | None:
+    """Prepare the clip given as ``template=`` with the bundle's face-map settings (cached)."""
+    if not cfg.get("template"):
+        return None
+    from omegaconf import OmegaConf
+
+    from landmarks.prepare import prepare
+
+    video = Path(cfg.template).expanduser()
+    prep = OmegaConf.create({
+        "speaker": f"{bundle.speaker}-template", "video": str(video), "audio": None, "force": False,
+        "paths": {"cache_dir": cfg.paths.cache_dir}, "landmarks": cfg.landmarks,
+        "face_map": bundle.manifest["face_map"],
+    })
+    try:
+        cache = SpeakerCache(prepare(prep))
+    except LipsyncError as err:
+        if "no audio track" not in str(err):
+            raise
+        raise LipsyncError(f"template {video} has no audio track; the template needs one only for "
+                           "preparation, re-mux any audio into it") from err
+    return Template(cache, video)
+
+
+def speech_from(cfg: DictConfig) -> np.ndarray:
+    audio, text = cfg.get("audio"), cfg.get("text")
+    if bool(audio) == bool(text):
+        raise LipsyncError("give exactly one of audio=PATH or text=\"...\"")
+    if text:
+        from pipeline.tts import synthesize
+
+        return synthesize(str(text), str(cfg.get("voice", "en-us")))
+    return load_audio(Path(str(audio)).expanduser())
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> SpeakResult:
+    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser())
+    out = check_output(Path(required(cfg, "out")).expanduser())  # before any work
+    audio = speech_from(cfg)
+    if np.abs(audio).max(initial=0) < 10 ** (float(cfg.silence_db) / 20):
+        print("note: the audio is silent; the anchor will keep a closed, still mouth")
+    result = speak(bundle, audio, out, load_template(cfg, bundle), float(cfg.template_start_s),
+                   cfg.template_duration_s, int(cfg.chunk_frames), float(cfg.silence_db),
+                   bool(cfg.colour_match), float(cfg.feather))
+    total = sum(result.timings.values())
+    print(f"wrote {result.path}: {result.n_frames} frames at {result.fps:g} fps, {result.audio_s:.2f} s "
+          f"(rendered in {total:.1f} s, real-time factor {total / max(result.audio_s, 1e-9):.2f})")
+    return result
+
+
+@hydra.main(config_path="../conf", config_name="speak", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
