@@ -1,0 +1,125 @@
+"""evaluate: drive a held-out clip with its own audio and compare with its real frames.
+
+    lipsync-evaluate bundle=DIR clip=VIDEO [audio=PATH] out=FILE.json
+
+The clip is prepared (landmarks, crops) like training footage; speak renders it
+with the clip's own head pose and audio; then output and ground truth are
+compared frame by frame. Landmarks are detected independently on both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from landmarks.cache import SpeakerCache
+from landmarks.crop import extract_crop
+from landmarks.detect import DetectParams, FaceTracker
+from landmarks.errors import LipsyncError, exit_on_user_error
+from landmarks.media import AUDIO_RATE, iter_frames
+from landmarks.prepare import ensure_writable, prepare, required
+from pipeline import metrics as m
+from pipeline.bundle import SpeakerBundle
+from pipeline.speak import Template, speak
+from pipeline.template import segment_range
+
+
+def prepare_clip(cfg: DictConfig, bundle: SpeakerBundle) -> SpeakerCache:
+    prep = OmegaConf.create({
+        "speaker": f"{bundle.speaker}-eval", "video": str(cfg.clip), "audio": cfg.get("audio"),
+        "force": False, "paths": {"cache_dir": cfg.paths.cache_dir}, "landmarks": cfg.landmarks,
+        "face_map": bundle.manifest["face_map"],
+    })
+    return SpeakerCache(prepare(prep))
+
+
+def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int) -> dict:
+    """Frame-by-frame comparison of the rendered video with clip frames [first, last]."""
+    tracker = FaceTracker(DetectParams(), cache.fps)
+    raw = np.load(cache.root / "landmarks.npz")["raw_landmarks"][first : last + 1]
+    size = cache.crop_size
+    found, psnrs, ssims = [], [], []
+    clip_frames = (rgb for i, (_, rgb) in enumerate(iter_frames(clip)) if first <= i <= last)
+    for i, ((_, out), truth) in enumerate(zip(iter_frames(rendered), clip_frames, strict=False)):
+        j = first + i
+        points = tracker.update(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY))
+        found.append(np.full((68, 2), np.nan, np.float32) if points is None else points)
+        if cache.valid[j]:
+            box = cache.crop_boxes[j]
+            a, b = extract_crop(out, box, size), extract_crop(truth, box, size)
+            psnrs.append(m.psnr(a, b))
+            ssims.append(m.ssim(a, b))
+    pred = np.stack(found)
+    n = len(pred)
+    both = np.isfinite(pred).all((1, 2)) & np.isfinite(raw[:n]).all((1, 2)) & cache.valid[first : first + n]
+    if not both.any():
+        raise LipsyncError("no frame where a face was found in both the output and the clip")
+    energy = m.frame_energy_db(cache.audio[int(round(cache.timestamps[first] * AUDIO_RATE)):], cache.fps, n)
+    pred_open, true_open = m.relative_opening(pred[both]), m.relative_opening(raw[:n][both])
+    scale = size / cache.crop_boxes[first : first + n][both, 2]  # frame px -> crop px
+    lmd = m.lmd(pred[both], raw[:n][both])
+    return {
+        "frames": int(n), "frames_compared": int(both.sum()),
+        "lmd_px": float(lmd.mean()), f"lmd_crop{size}px": float((lmd * scale).mean()),
+        "psnr_db": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+        "av_offset_ms": m.av_offset_ms(pred_open, energy[both], cache.fps),
+        "av_offset_ms_ground_truth": m.av_offset_ms(true_open, energy[both], cache.fps),
+        "jitter": m.jitter(pred_open), "jitter_ground_truth": m.jitter(true_open),
+        "closed_when_silent": m.closed_when_silent(pred_open, energy[both]),
+        "closed_when_silent_ground_truth": m.closed_when_silent(true_open, energy[both]),
+        "opening_correlation": float(np.corrcoef(pred_open, true_open)[0, 1]),
+        "series": {"opening": pred_open.round(4).tolist(), "opening_true": true_open.round(4).tolist(),
+                   "energy_db": energy[both].round(2).tolist()},
+    }
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser())
+    clip = Path(required(cfg, "clip")).expanduser()
+    out = Path(required(cfg, "out")).expanduser()
+    ensure_writable(out.parent)
+    cache = prepare_clip(cfg, bundle)
+    first, last = segment_range(cache, float(cfg.clip_start_s), cfg.clip_duration_s)
+    a0 = int(round(cache.timestamps[first] * AUDIO_RATE))
+    a1 = int(round((cache.timestamps[last] + 1 / cache.fps) * AUDIO_RATE))
+    video_path = out.with_suffix(".mp4")
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        rendered = Path(tmp) / "rendered.mp4"
+        result = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
+                       cfg.clip_duration_s)
+        report = compare(rendered, clip, cache, first, last)
+        if cfg.get("keep_video", True):
+            os.replace(rendered, video_path)
+    report = {"bundle": str(bundle.root), "clip": str(clip), "segment_s": [float(cache.timestamps[first]),
+              float(cache.timestamps[last] + 1 / cache.fps)], "fps": cache.fps,
+              "video": str(video_path) if cfg.get("keep_video", True) else None,
+              "speak_timings_s": result.timings, **report}
+    tmp_json = out.with_name(f".{out.name}.tmp")
+    tmp_json.write_text(json.dumps(report, indent=2))
+    os.replace(tmp_json, out)
+    return report
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> dict:
+    report = evaluate(cfg)
+    keys = ["lmd_px", "psnr_db", "ssim", "av_offset_ms", "jitter", "jitter_ground_truth", "closed_when_silent"]
+    print("  ".join(f"{k}={report[k]:.4g}" if isinstance(report[k], float) else f"{k}={report[k]}" for k in keys))
+    print(f"wrote {cfg.out}")
+    return report
+
+
+@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()
