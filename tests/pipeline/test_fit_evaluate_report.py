@@ -1,0 +1,73 @@
+"""fit re-runs skip finished stages; evaluate and report on the synthetic sample; fit on real footage."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from pipeline import metrics as m
+from pipeline.bundle import SpeakerBundle
+
+
+def test_refit_reuses_every_stage(sample_bundle, sample_dir, fit_tiny, capsys):
+    cache_dir = sample_bundle.parent / "cache"
+    fit_tiny(sample_dir / "sample_anchor.mp4", sample_bundle, cache_dir, "sample")
+    out = capsys.readouterr().out
+    assert "reusing speaker cache" in out and "audio2mouth: reusing" in out and "renderer: reusing" in out
+
+
+def test_evaluate_writes_all_metrics(sample_bundle, sample_dir, tmp_path, compose_app):
+    from pipeline.evaluate import evaluate
+
+    cfg = compose_app("evaluate", bundle=sample_bundle, clip=sample_dir / "sample_anchor.mp4",
+                      out=tmp_path / "eval.json", clip_start_s=8.0,
+                      **{"paths.cache_dir": sample_bundle.parent / "cache"})
+    report = evaluate(cfg)
+    saved = json.loads((tmp_path / "eval.json").read_text())
+    assert saved["frames"] == 100 and saved["frames_compared"] > 90
+    for key in ("lmd_px", "psnr_db", "ssim", "av_offset_ms", "jitter"):
+        assert math.isfinite(report[key]), key
+    assert 10 < report["psnr_db"] < 60 and 0 < report["ssim"] <= 1
+    assert (tmp_path / "eval.mp4").exists()
+
+
+def test_report_has_every_section(sample_bundle, tmp_path, compose_app):
+    from pipeline.report import build_report
+
+    html = build_report(compose_app("report", bundle=sample_bundle, out=tmp_path / "r", strip_frames=2))
+    text = html.read_text()
+    assert "Data sufficiency" in text and "<table>" in text and "frames.png" in text
+    assert (tmp_path / "r" / "frames.png").exists() and (tmp_path / "r" / "report.md").exists()
+
+
+def test_metric_definitions_on_known_signals():
+    t = np.arange(200)
+    energy = np.sin(2 * np.pi * t / 40.0)
+    # The mouth follows the sound 3 frames late at 25 fps: +120 ms.
+    assert m.av_offset_ms(np.roll(energy, 3), energy, 25.0) == pytest.approx(120.0)
+    assert m.jitter(np.linspace(0, 1, 50)) == pytest.approx(0.0, abs=1e-12)
+    shapes = np.random.default_rng(0).uniform(0, 100, (5, 68, 2))
+    assert m.lmd(shapes, shapes + [7.0, -3.0]).max() == pytest.approx(0.0, abs=1e-9)  # shift-free
+    quiet = np.array([-80.0, -80.0, -10.0])
+    assert m.closed_when_silent(np.array([0.0, 0.5, 0.5]), quiet) == 0.5
+
+
+@pytest.mark.footage
+@pytest.mark.slow
+def test_fit_speak_evaluate_on_real_footage(shared_clip, fit_tiny, tmp_path, compose_app):
+    from pipeline.evaluate import evaluate
+    from pipeline.speak import speak
+
+    video = shared_clip("lieu_train.mp4")
+    bundle_dir = fit_tiny(video, tmp_path / "lieu", tmp_path / "cache", "lieu")
+    bundle = SpeakerBundle.open(bundle_dir)
+    audio = bundle.template.audio[: 16_000 * 2]
+    result = speak(bundle, audio, tmp_path / "lieu.mp4")
+    assert result.n_frames == 50
+    cfg = compose_app("evaluate", bundle=bundle_dir, clip=video, out=tmp_path / "eval.json", clip_start_s=44.0,
+                      **{"paths.cache_dir": tmp_path / "cache"})
+    report = evaluate(cfg)
+    assert report["frames"] == 100 and math.isfinite(report["lmd_px"])
