@@ -95,6 +95,7 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     audio_s = len(audio) / AUDIO_RATE
     n_out = n_frames_for_duration(audio_s, fps)
     first, last = segment_range(cache, start_s, duration_s)
+    last = min(last, first + n_out - 1)  # a short audio needs only the start of the segment
     if n_out > 2 * (last - first + 1):
         print(f"note: {audio_s:.1f} s of audio on a {(last - first + 1) / fps:.1f} s template: "
               "the template plays back and forth")

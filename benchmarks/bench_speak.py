@@ -1,0 +1,81 @@
+"""Real-time factor of speak, per stage, and peak memory against audio length.
+
+    .venv/bin/python benchmarks/bench_speak.py --bundle BUNDLE [--seconds 60] [--long-seconds 600]
+
+Speaks ``--seconds`` of speech-like audio with the bundle (in a fresh process, so
+peak RSS is that run's own) and prints the per-stage breakdown (decode,
+features, audio2mouth, face maps, render, paste-back, encode) and the real-time
+factor (processing seconds / audio seconds). With ``--long-seconds`` a second,
+longer run shows whether peak memory grows with the audio length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+CHILD = """
+import json, resource, sys, time
+import numpy as np
+from landmarks.synthetic_audio import speech_like
+from pipeline.bundle import SpeakerBundle
+from pipeline.speak import speak
+bundle = SpeakerBundle.open(sys.argv[1])
+seconds = float(sys.argv[2])
+audio = speech_like(seconds, seed=3)
+model = bundle.audio2mouth
+t0 = time.perf_counter(); model.features(audio); features_s = time.perf_counter() - t0
+bundle.renderer  # load weights before timing
+t0 = time.perf_counter()
+result = speak(bundle, audio, sys.argv[3] + "/out.mp4")
+wall = time.perf_counter() - t0
+print(json.dumps({"wall_s": wall, "frames": result.n_frames, "timings": result.timings,
+                  "features_s": features_s, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run(bundle: Path, seconds: float, threads: int | None) -> dict:
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run([sys.executable, "-c", CHILD, str(bundle), str(seconds), tmp],
+                             capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"speak failed: {out.stderr.strip().splitlines()[-1]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", required=True, type=Path)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--long-seconds", type=float, default=0.0)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    manifest = json.loads((args.bundle / "bundle.json").read_text())
+    print(f"bundle {args.bundle}: {manifest['crop_size']} px, {manifest['fps']:g} fps, "
+          f"frame {manifest['frame_size'][0]}x{manifest['frame_size'][1]}")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (1 min)")
+    runs = [(args.seconds, run(args.bundle, args.seconds, args.threads))]
+    if args.long_seconds:
+        runs.append((args.long_seconds, run(args.bundle, args.long_seconds, args.threads)))
+    stages = ["decode", "audio2mouth", "face_maps", "render", "paste", "encode"]
+    print(f"{'audio s':>8}{'frames':>8}" + "".join(f"{s:>12}" for s in stages)
+          + f"{'(features)':>12}{'wall s':>9}{'RTF':>7}{'peak MB':>9}")
+    for seconds, r in runs:
+        t = r["timings"]
+        print(f"{seconds:>8.0f}{r['frames']:>8}" + "".join(f"{t.get(s, 0):>12.2f}" for s in stages)
+              + f"{r['features_s']:>12.2f}{r['wall_s']:>9.1f}{r['wall_s'] / seconds:>7.2f}{r['peak_rss_mb']:>9.0f}")
+    print("stage columns are seconds; (features) is the feature extraction alone, included in audio2mouth; "
+          "RTF = wall / audio seconds")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
