@@ -171,7 +171,7 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
         result = second_pass(first, cfg, fps, out, progress)
 
         report = sufficiency_report(fps, result["detected"], result["valid"], result["landmarks"],
-                                    result["transforms"], cfg.landmarks.min_usable_minutes)
+                                    result["transforms"], cfg.landmarks.min_usable_minutes, samples)
         (out / "report.json").write_text(json.dumps(report, indent=2))
         meta = {
             "format_version": FORMAT_VERSION,

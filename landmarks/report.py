@@ -11,11 +11,12 @@ import numpy as np
 from landmarks import indices as ix
 from landmarks.alignment import apply_transform
 from landmarks.smoothing import valid_segments
+from landmarks.sync import av_offset, frame_energy_db, relative_opening
 
 
 def sufficiency_report(
     fps: float, detected: np.ndarray, valid: np.ndarray, landmarks: np.ndarray, transforms: np.ndarray,
-    min_usable_minutes: float,
+    min_usable_minutes: float, audio: np.ndarray | None = None,
 ) -> dict:
     """Summarize a prepared clip. Angles in degrees, sizes in pixels, opening in canonical units.
 
@@ -34,6 +35,10 @@ def sufficiency_report(
     yaw_proxy = canonical[:, 30, 0] - eyes_mid[:, 0] if len(canonical) else np.zeros(0)
     opening = ix.mouth_opening(canonical) if len(canonical) else np.zeros(0)
     usable_minutes = float(valid.sum() / fps / 60.0)
+    offset_ms, offset_corr = (None, None)
+    if audio is not None and valid.sum() > 2 * fps:
+        energy = frame_energy_db(audio, fps, n)[valid]
+        offset_ms, offset_corr = av_offset(relative_opening(landmarks[valid]), energy, fps)
 
     def spread(x: np.ndarray) -> dict:
         if len(x) == 0:
@@ -52,6 +57,9 @@ def sufficiency_report(
     roll_spread = np.percentile(roll, 95) - np.percentile(roll, 5) if len(roll) else 0.0
     if roll_spread > 20:
         warnings.append(f"head roll varies over {roll_spread:.0f} degrees (5-95%); frontal footage works best")
+    if offset_ms is not None and offset_corr > 0.1 and not -150 <= offset_ms <= 80:
+        warnings.append(f"audio and video look out of sync: the mouth matches the sound best at "
+                        f"{offset_ms:+.0f} ms (+ = video late); check the source")
     if len(opening) and np.percentile(opening, 95) - np.percentile(opening, 5) < 0.05:
         warnings.append("the mouth barely moves in this footage; is the anchor speaking?")
     return {
@@ -68,8 +76,17 @@ def sufficiency_report(
         "head_yaw_proxy": spread(yaw_proxy),
         "face_radius_px": spread(face_px),
         "mouth_opening": spread(opening),
+        "av_offset_ms": offset_ms,
+        "av_offset_peak_correlation": offset_corr,
         "warnings": warnings,
     }
+
+
+def _offset(report: dict) -> str:
+    if report.get("av_offset_ms") is None:
+        return "n/a"
+    return (f"{report['av_offset_ms']:+.0f} ms (+ = video late; peak correlation of mouth opening "
+            f"with audio energy {report['av_offset_peak_correlation']:.2f})")
 
 
 def format_report(report: dict, title: str) -> str:
@@ -91,6 +108,7 @@ def format_report(report: dict, title: str) -> str:
         f"  head yaw (proxy)  {fmt(report['head_yaw_proxy'])}",
         f"  face radius       {fmt(report['face_radius_px'], ' px')} (RMS radius of eyes + nose)",
         f"  mouth opening     {fmt(report['mouth_opening'])} (canonical units)",
+        f"  A/V offset        {_offset(report)}",
     ]
     lines += [f"  WARNING: {w}" for w in report["warnings"]] or ["  no warnings"]
     return "\n".join(lines)
