@@ -65,12 +65,17 @@ def read_config(run_dir: str | Path) -> dict:
         raise LipsyncError(f"{path} is not a renderer config (format tag missing or foreign)")
     if config.get("format_version") != FORMAT_VERSION:
         raise LipsyncError(
-            f"{path} has format version {config.get('format_version')}, this code reads {FORMAT_VERSION}"
+            f"{path} has format version {config.get('format_version')}, "
+            f"this code reads {FORMAT_VERSION}"
         )
     for key in ("generator", "crop_size", "use_reference"):
         if key not in config:
             raise LipsyncError(f"{path} lacks {key!r}")
-    target = str(config["generator"].get("_target_", "")) if isinstance(config["generator"], dict) else ""
+    target = (
+        str(config["generator"].get("_target_", ""))
+        if isinstance(config["generator"], dict)
+        else ""
+    )
     if not target.startswith(_ALLOWED_TARGET_PREFIX):
         raise LipsyncError(f"{path}: generator {target!r} is not a renderer component")
     return config
@@ -97,9 +102,17 @@ def load_generator(
         raise LipsyncError(f"cannot build the generator of {run_dir}: {err}") from err
     try:
         state = torch.load(run_dir / WEIGHTS, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError,
-            zipfile.BadZipFile) as err:
-        raise LipsyncError(f"corrupted renderer weights {run_dir / WEIGHTS}: {err.__class__.__name__}") from err
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    ) as err:
+        raise LipsyncError(
+            f"corrupted renderer weights {run_dir / WEIGHTS}: {err.__class__.__name__}"
+        ) from err
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise LipsyncError(f"{run_dir / WEIGHTS} is not a state_dict of tensors")
     try:

@@ -31,18 +31,24 @@ from landmarks.facemap import lower_face_mask
 log = logging.getLogger(__name__)
 
 
-def resolve_cache(pattern: str | Path, crop_size: int | None = None) -> Path:
+def resolve_cache(
+    pattern: str | Path, crop_size: int | None = None, speaker: str | None = None
+) -> Path:
     """A cache directory from a path or a glob (``cache/lieu-*``).
 
-    Among several matches the newest one prepared at ``crop_size`` wins (a
-    speaker may have caches at several sizes); none at that size is an error.
+    With ``speaker``, only caches whose meta.json names that speaker count
+    (``sample-*`` must not pick ``sample-eval-*``). Among several matches the
+    newest one prepared at ``crop_size`` wins (a speaker may have caches at
+    several sizes); none at that size is reported by the caller's size check.
     """
     matches = [Path(p).parent for p in glob.glob(str(Path(pattern) / "meta.json"))]
+    metas = {p: json.loads((p / "meta.json").read_text()) for p in matches}
+    if speaker is not None and len(matches) > 1:
+        matches = [p for p in matches if metas[p].get("speaker") == speaker] or matches
     if not matches:
         raise LipsyncError(f"no speaker cache (meta.json) at {pattern}; run lipsync-prepare first")
     if crop_size is not None and len(matches) > 1:
-        sized = [p for p in matches if json.loads((p / "meta.json").read_text()).get("crop_size") == crop_size]
-        matches = sized or matches  # none of the right size: the size check below explains
+        matches = [p for p in matches if metas[p].get("crop_size") == crop_size] or matches
     matches.sort(key=lambda p: (p / "meta.json").stat().st_mtime)
     if len(matches) > 1:
         log.warning("%d caches match %s; using the newest, %s", len(matches), pattern, matches[-1])
@@ -78,7 +84,10 @@ def time_split(
 
 
 class FacePairs(Dataset):
-    """Pairs of one cache's frames, drawn once at construction. Items are dicts of uint8 (C, S, S)."""
+    """Pairs of one cache's frames, drawn once at construction.
+
+    Items are dicts of uint8 (C, S, S) images and masks, plus the frame index.
+    """
 
     def __init__(self, cache: SpeakerCache, indices: np.ndarray, mouth_dilate: float = 0.03):
         size = cache.crop_size
@@ -116,12 +125,21 @@ class RendererDataModule(pl.LightningDataModule):
     ``crop_size`` is the size the model is built for; a cache prepared at
     another size is refused (its face maps would not fit the network).
     ``max_frames`` keeps only the first frames of the cache (tests, dry runs).
+    ``speaker`` narrows a glob in ``cache`` to caches of that speaker.
     """
 
     def __init__(
-        self, cache: str, crop_size: int, batch_size: int = 8, val_fraction: float = 0.2,
-        gap_s: float = 0.5, mouth_dilate: float = 0.03, num_workers: int = 0,
-        max_frames: int | None = None, val_batch_size: int = 32,
+        self,
+        cache: str,
+        crop_size: int,
+        batch_size: int = 8,
+        val_fraction: float = 0.2,
+        gap_s: float = 0.5,
+        mouth_dilate: float = 0.03,
+        num_workers: int = 0,
+        max_frames: int | None = None,
+        val_batch_size: int = 32,
+        speaker: str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -132,7 +150,7 @@ class RendererDataModule(pl.LightningDataModule):
         if self.train_set is not None:
             return
         hp = self.hparams
-        self.cache_dir = resolve_cache(hp.cache, hp.crop_size)
+        self.cache_dir = resolve_cache(hp.cache, hp.crop_size, hp.speaker)
         cache = SpeakerCache(self.cache_dir)
         if cache.crop_size != hp.crop_size:
             raise LipsyncError(
@@ -141,7 +159,9 @@ class RendererDataModule(pl.LightningDataModule):
             )
         n = cache.n_frames if hp.max_frames is None else min(cache.n_frames, int(hp.max_frames))
         train, val = time_split(cache.timestamps[:n], cache.valid[:n], hp.val_fraction, hp.gap_s)
-        log.info("renderer data: %s, %d train / %d held-out frames", self.cache_dir, len(train), len(val))
+        log.info(
+            "renderer data: %s, %d train / %d held-out frames", self.cache_dir, len(train), len(val)
+        )
         self.train_set = FacePairs(cache, train, hp.mouth_dilate)
         self.val_set = FacePairs(cache, val, hp.mouth_dilate)
         self.face_map_params = cache.face_map_params
@@ -149,8 +169,12 @@ class RendererDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(
-            dataset, batch_size=batch_size, shuffle=shuffle, drop_last=shuffle and len(dataset) > batch_size,
-            num_workers=workers, persistent_workers=workers > 0,
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle and len(dataset) > batch_size,
+            num_workers=workers,
+            persistent_workers=workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

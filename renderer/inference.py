@@ -26,15 +26,23 @@ from renderer.paste import feather_mask, paste_back
 
 
 class NeuralRenderer:
-    """A loaded generator. ``render`` maps (B, S, S, 3) uint8 face maps to (B, S, S, 3) uint8 crops."""
+    """A loaded generator: ``render`` maps (B, S, S, 3) uint8 face maps to (B, S, S, 3) crops."""
 
-    def __init__(self, generator: torch.nn.Module, config: dict, device: str | torch.device = "cpu",
-                 batch_size: int = 16):
-        self.generator = generator.eval()
+    def __init__(
+        self,
+        generator: torch.nn.Module,
+        config: dict,
+        device: str | torch.device = "cpu",
+        batch_size: int = 16,
+    ):
+        # NHWC: oneDNN's channels-last convolutions are several times faster on CPU.
+        self.generator = generator.eval().to(memory_format=torch.channels_last)
         self.config = config
         self.crop_size = int(config["crop_size"])
         self.use_reference = bool(config["use_reference"])
-        self.face_map_params = FaceMapParams.from_dict(config.get("face_map", {"size": self.crop_size}))
+        self.face_map_params = FaceMapParams.from_dict(
+            config.get("face_map", {"size": self.crop_size})
+        )
         self.device = torch.device(device)
         self.batch_size = batch_size
 
@@ -43,14 +51,24 @@ class NeuralRenderer:
         expected = (s, s) if channels is None else (s, s, channels)
         if images.ndim != len(expected) + 1 or images.shape[1:] != expected:
             raise LipsyncError(
-                f"{name} are {images.shape}, the renderer expects (B, {', '.join(map(str, expected))})"
+                f"{name} are {images.shape}, the renderer expects "
+                f"(B, {', '.join(map(str, expected))})"
             )
         if images.dtype != np.uint8:
             raise LipsyncError(f"{name} must be uint8, got {images.dtype}")
 
+    def _tensor(self, images: np.ndarray) -> torch.Tensor:
+        """(B, S, S, C) -> (B, C, S, S) and (B, S, S) -> (B, 1, S, S) on the device."""
+        t = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        return t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
+
     @torch.inference_mode()
-    def render(self, face_maps: np.ndarray, references: np.ndarray | None = None,
-               lower_masks: np.ndarray | None = None) -> np.ndarray:
+    def render(
+        self,
+        face_maps: np.ndarray,
+        references: np.ndarray | None = None,
+        lower_masks: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Rendered crops (B, S, S, 3) uint8 RGB.
 
         With reference conditioning, ``references`` are the template crops
@@ -60,34 +78,38 @@ class NeuralRenderer:
         self._check("face maps", face_maps, 3)
         if self.use_reference:
             if references is None or lower_masks is None:
-                raise LipsyncError("this renderer is conditioned on reference crops; pass references and masks")
+                raise LipsyncError(
+                    "this renderer is conditioned on reference crops; pass references and masks"
+                )
             self._check("reference crops", references, 3)
             self._check("lower-face masks", lower_masks, None)
         out = np.empty_like(face_maps)
         for start in range(0, len(face_maps), self.batch_size):
             part = slice(start, start + self.batch_size)
-
-            def tensor(a: np.ndarray) -> torch.Tensor:
-                t = torch.from_numpy(np.ascontiguousarray(a[part])).to(self.device)
-                return t.permute(0, 3, 1, 2) if t.ndim == 4 else t[:, None]
-
-            x = make_input(tensor(face_maps),
-                           tensor(references) if self.use_reference else None,
-                           tensor(lower_masks) if self.use_reference else None,
-                           self.use_reference)
+            x = make_input(
+                self._tensor(face_maps[part]),
+                self._tensor(references[part]) if self.use_reference else None,
+                self._tensor(lower_masks[part]) if self.use_reference else None,
+                self.use_reference,
+            ).contiguous(memory_format=torch.channels_last)
             out[part] = to_uint8(self.generator(x)).permute(0, 2, 3, 1).cpu().numpy()
         return out
 
 
-def load_renderer(run_dir: str | Path, crop_size: int | None = None,
-                  device: str | torch.device = "cpu", batch_size: int = 16) -> NeuralRenderer:
+def load_renderer(
+    run_dir: str | Path,
+    crop_size: int | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 16,
+) -> NeuralRenderer:
     """Load a trained renderer run directory; ``crop_size`` must match the checkpoint's if given."""
     generator, config = load_generator(run_dir, crop_size, device)
     return NeuralRenderer(generator, config, device, batch_size)
 
 
-def reference_mask(template_landmarks: np.ndarray, new_landmarks: np.ndarray,
-                   params: FaceMapParams) -> np.ndarray:
+def reference_mask(
+    template_landmarks: np.ndarray, new_landmarks: np.ndarray, params: FaceMapParams
+) -> np.ndarray:
     """(S, S) uint8 region blanked out of the reference: both lower faces, template and new.
 
     Landmarks are (68, 2) crop pixels. The union matters: when the new mouth
@@ -98,9 +120,15 @@ def reference_mask(template_landmarks: np.ndarray, new_landmarks: np.ndarray,
 
 
 def render_and_paste(
-    renderer: NeuralRenderer, frames: Iterable[np.ndarray], face_maps: np.ndarray,
-    boxes: np.ndarray, masks: np.ndarray, valid: np.ndarray,
-    references: np.ndarray | None = None, colour_match: bool = True, feather: float = 0.04,
+    renderer: NeuralRenderer,
+    frames: Iterable[np.ndarray],
+    face_maps: np.ndarray,
+    boxes: np.ndarray,
+    masks: np.ndarray,
+    valid: np.ndarray,
+    references: np.ndarray | None = None,
+    colour_match: bool = True,
+    feather: float = 0.04,
 ) -> Iterator[np.ndarray]:
     """Yield T output frames (H, W, 3) uint8: the template frames with the rendered lower face.
 

@@ -40,12 +40,20 @@ class RendererModule(pl.LightningModule):
     """
 
     def __init__(
-        self, generator: nn.Module, discriminator: nn.Module,
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
         optimizer_g: Callable[..., torch.optim.Optimizer],
         optimizer_d: Callable[..., torch.optim.Optimizer],
-        use_reference: bool = False, gan_mode: str = "lsgan", lambda_gan: float = 1.0,
-        lambda_l1: float = 100.0, mouth_weight: float = 10.0, lambda_fm: float = 10.0,
-        grid_dir: str | None = None, n_grid: int = 8, channels_last: bool = True,
+        use_reference: bool = False,
+        gan_mode: str = "lsgan",
+        lambda_gan: float = 1.0,
+        lambda_l1: float = 100.0,
+        mouth_weight: float = 10.0,
+        lambda_fm: float = 10.0,
+        grid_dir: str | None = None,
+        n_grid: int = 8,
+        channels_last: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False, ignore=["generator", "discriminator"])
@@ -60,7 +68,9 @@ class RendererModule(pl.LightningModule):
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Generator input (B, 3 or 6, S, S) of a batch."""
-        x = make_input(batch["face_map"], batch["crop"], batch["lower_mask"], self.hparams.use_reference)
+        x = make_input(
+            batch["face_map"], batch["crop"], batch["lower_mask"], self.hparams.use_reference
+        )
         return x.contiguous(memory_format=self.memory_format)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +98,9 @@ class RendererModule(pl.LightningModule):
         self.toggle_optimizer(opt_g)  # freezes D's parameters for this step
         pred_fake = self.discriminator(torch.cat([x, fake], 1))
         loss_gan = self.gan_loss(pred_fake, True, for_discriminator=False)
-        loss_fm = feature_matching_loss(pred_fake, pred_real) if hp.lambda_fm > 0 else x.new_zeros(())
+        loss_fm = (
+            feature_matching_loss(pred_fake, pred_real) if hp.lambda_fm > 0 else x.new_zeros(())
+        )
         loss_l1 = weighted_l1(fake, real, weight)  # lips weighted up
         loss_g = hp.lambda_gan * loss_gan + hp.lambda_fm * loss_fm + hp.lambda_l1 * loss_l1
         opt_g.zero_grad(set_to_none=True)  # clear last step's gradients
@@ -96,10 +108,19 @@ class RendererModule(pl.LightningModule):
         opt_g.step()  # update G
         self.untoggle_optimizer(opt_g)
 
-        self.log_dict({
-            "train/loss_d": loss_d, "train/loss_g": loss_g, "train/gan": loss_gan,
-            "train/fm": loss_fm, "train/l1": loss_l1,
-        }, prog_bar=False, on_step=True, on_epoch=True, batch_size=len(x))
+        self.log_dict(
+            {
+                "train/loss_d": loss_d,
+                "train/loss_g": loss_g,
+                "train/gan": loss_gan,
+                "train/fm": loss_fm,
+                "train/l1": loss_l1,
+            },
+            prog_bar=False,
+            on_step=True,
+            on_epoch=True,
+            batch_size=len(x),
+        )
         self.log("train/l1_step", loss_l1, prog_bar=True, on_step=True, on_epoch=False)
 
     @torch.no_grad()
@@ -113,24 +134,30 @@ class RendererModule(pl.LightningModule):
         mouth = batch["mouth_mask"].float()
         # PSNR inside the lips only: the part the face map must explain.
         mse_mouth = (((pred - target) ** 2) * mouth).flatten(1).sum(1) / (
-            mouth.flatten(1).sum(1) * pred.shape[1]).clamp_min(1)
+            mouth.flatten(1).sum(1) * pred.shape[1]
+        ).clamp_min(1)
         n = len(pred)
         self.log(f"{stage}/psnr", psnr(pred, target).mean(), prog_bar=True, batch_size=n)
         self.log(f"{stage}/ssim", ssim(pred, target).mean(), prog_bar=True, batch_size=n)
-        self.log(f"{stage}/psnr_mouth", (10 * torch.log10(1 / (mse_mouth + 1e-10))).mean(),
-                 batch_size=n)
+        self.log(
+            f"{stage}/psnr_mouth", (10 * torch.log10(1 / (mse_mouth + 1e-10))).mean(), batch_size=n
+        )
         self.log(f"{stage}/l1", (pred - target).abs().mean(), batch_size=n)
         return rendered
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         rendered = self._evaluate(batch, "val")
         if batch_idx == 0 and not self.trainer.sanity_checking and self.trainer.is_global_zero:
-            self.save_grid(batch, rendered, f"epoch{self.current_epoch:03d}_step{self.global_step:06d}")
+            self.save_grid(
+                batch, rendered, f"epoch{self.current_epoch:03d}_step{self.global_step:06d}"
+            )
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "test")
 
-    def save_grid(self, batch: dict[str, torch.Tensor], rendered: torch.Tensor, name: str) -> Path | None:
+    def save_grid(
+        self, batch: dict[str, torch.Tensor], rendered: torch.Tensor, name: str
+    ) -> Path | None:
         """Write a PNG with one row per sample: face map | rendered | ground truth."""
         if not self.hparams.grid_dir:
             return None

@@ -28,9 +28,12 @@ def feather_mask(mask: np.ndarray, feather: float = 0.04) -> np.ndarray:
     alpha = mask.astype(np.float32)
     sigma = feather * size
     if sigma > 0:
-        alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma, sigmaY=sigma,
-                                 borderType=cv2.BORDER_CONSTANT)
-    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / 2.0, 0, 1).astype(np.float32)
+        alpha = cv2.GaussianBlur(
+            alpha, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT
+        )
+    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / 2.0, 0, 1).astype(
+        np.float32
+    )
     alpha *= ramp[:, None] * ramp[None, :]
     alpha[alpha < 1e-3] = 0.0  # a true zero outside, so those pixels stay untouched
     return alpha
@@ -45,8 +48,12 @@ def _roi(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] |
 
 
 def paste_back(
-    frame: np.ndarray, crop: np.ndarray, box: np.ndarray, alpha: np.ndarray,
-    colour_match: bool = False, out: np.ndarray | None = None,
+    frame: np.ndarray,
+    crop: np.ndarray,
+    box: np.ndarray,
+    alpha: np.ndarray,
+    colour_match: bool = False,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend ``crop`` (S, S, 3) uint8 into ``frame`` (H, W, 3) uint8 inside crop box ``box``.
 
@@ -66,10 +73,17 @@ def paste_back(
     inverse = invert_transform(crop_matrix(box, size))
     inverse[:, 2] -= (x0, y0)
     dsize = (x1 - x0, y1 - y0)
-    weight = cv2.warpAffine(alpha.astype(np.float32), inverse, dsize, flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    warped = cv2.warpAffine(crop, inverse, dsize, flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+    weight = cv2.warpAffine(
+        alpha.astype(np.float32),
+        inverse,
+        dsize,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    warped = cv2.warpAffine(
+        crop, inverse, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    ).astype(np.float32)
     region = frame[y0:y1, x0:x1].astype(np.float32)
     if colour_match:
         seam = weight * (1 - weight)  # peaks halfway up the ramp, 0 inside and outside

@@ -43,17 +43,26 @@ class ExportBestGenerator(pl.Callback):
         if value is None or float(value) <= self.best:
             return
         self.best = float(value)
-        metrics = {k: round(float(v), 5) for k, v in trainer.callback_metrics.items()
-                   if k.startswith("val/")}
-        record = {**self.config, "epoch": trainer.current_epoch, "step": trainer.global_step,
-                  "metrics": metrics}
+        metrics = {
+            k: round(float(v), 5)
+            for k, v in trainer.callback_metrics.items()
+            if k.startswith("val/")
+        }
+        record = {
+            **self.config,
+            "epoch": trainer.current_epoch,
+            "step": trainer.global_step,
+            "metrics": metrics,
+        }
         save_renderer(self.run_dir, module.generator, record)
 
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, dict]:
     """Instantiate the data module and the LightningModule; returns them and the export config."""
     datamodule = instantiate(cfg.render_data)
-    datamodule.setup("fit")  # fail early on a missing or mismatched cache, before any network is built
+    datamodule.setup(
+        "fit"
+    )  # fail early on a missing or mismatched cache, before any network is built
     n_in = input_channels(bool(cfg.use_reference))
     generator_cfg = OmegaConf.to_container(cfg.render_model.generator, resolve=True)
     generator_cfg["in_channels"] = n_in
@@ -81,8 +90,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     exporter = ExportBestGenerator(out_dir, export)
     callbacks.append(exporter)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger,
-                                      default_root_dir=str(out_dir))
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(out_dir)
+    )
     trainer.fit(module, datamodule=datamodule)
     if exporter.best == -float("inf"):
         # No validation ran (e.g. fast_dev_run with validation off): export the final weights.

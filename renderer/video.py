@@ -32,8 +32,16 @@ class VideoWriter:
     width or height is padded by one replicated row/column (yuv420p needs even sizes).
     """
 
-    def __init__(self, path: str | Path, fps: float, audio: np.ndarray, audio_rate: int = AUDIO_RATE,
-                 crf: int = 18, preset: str = "veryfast", audio_bitrate: int = 128_000):
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        audio: np.ndarray,
+        audio_rate: int = AUDIO_RATE,
+        crf: int = 18,
+        preset: str = "veryfast",
+        audio_bitrate: int = 128_000,
+    ):
         self.path = Path(path)
         if self.path.suffix.lower() != ".mp4":
             raise LipsyncError(f"output must be an .mp4 file: {self.path}")
@@ -68,7 +76,7 @@ class VideoWriter:
         step = self._audio_stream.codec_context.frame_size or 1024
         while self._audio_pos < min(sample, len(self.audio)):
             end = min(self._audio_pos + step, len(self.audio))
-            chunk = self.audio[self._audio_pos:end]
+            chunk = self.audio[self._audio_pos : end]
             frame = av.AudioFrame.from_ndarray(chunk[None], format="flt", layout="mono")
             frame.sample_rate = self.audio_rate
             frame.pts = self._audio_pos
@@ -80,7 +88,9 @@ class VideoWriter:
     def write(self, frame: np.ndarray) -> None:
         """Encode one (H, W, 3) uint8 RGB frame."""
         if self.count >= self.n_frames:
-            raise LipsyncError(f"the audio covers {self.n_frames} frames; frame {self.count + 1} is too many")
+            raise LipsyncError(
+                f"the audio covers {self.n_frames} frames; frame {self.count + 1} is too many"
+            )
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise LipsyncError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
         if self._container is None:
@@ -88,7 +98,9 @@ class VideoWriter:
         elif frame.shape[:2] != self._size:
             raise LipsyncError(f"frame size changed from {self._size} to {frame.shape[:2]}")
         if frame.shape[0] % 2 or frame.shape[1] % 2:
-            frame = np.pad(frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge")
+            frame = np.pad(
+                frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge"
+            )
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self.count
         for packet in self._video.encode(vf):
@@ -135,8 +147,9 @@ class VideoWriter:
             self.close()
 
 
-def write_video(path: str | Path, frames, fps: float, audio: np.ndarray,
-                audio_rate: int = AUDIO_RATE, **options) -> Path:
+def write_video(
+    path: str | Path, frames, fps: float, audio: np.ndarray, audio_rate: int = AUDIO_RATE, **options
+) -> Path:
     """Stream an iterable of frames into ``path``; takes exactly as many as the audio needs."""
     writer = VideoWriter(path, fps, audio, audio_rate, **options)
     with writer:

@@ -7,7 +7,17 @@ from renderer.components.patchgan import MultiScaleDiscriminator, PatchDiscrimin
 from renderer.components.unet import UNetGenerator, unet_depth
 
 __all__ = [
-    "GANLoss", "MultiScaleDiscriminator", "PatchDiscriminator", "UNetGenerator",
-    "feature_matching_loss", "input_channels", "make_input", "psnr", "ssim", "to_signed",
-    "to_uint8", "unet_depth", "weighted_l1",
+    "GANLoss",
+    "MultiScaleDiscriminator",
+    "PatchDiscriminator",
+    "UNetGenerator",
+    "feature_matching_loss",
+    "input_channels",
+    "make_input",
+    "psnr",
+    "ssim",
+    "to_signed",
+    "to_uint8",
+    "unet_depth",
+    "weighted_l1",
 ]

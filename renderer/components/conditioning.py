@@ -27,8 +27,10 @@ def input_channels(use_reference: bool) -> int:
 
 
 def make_input(
-    face_map: torch.Tensor, reference: torch.Tensor | None = None,
-    lower_mask: torch.Tensor | None = None, use_reference: bool = False,
+    face_map: torch.Tensor,
+    reference: torch.Tensor | None = None,
+    lower_mask: torch.Tensor | None = None,
+    use_reference: bool = False,
 ) -> torch.Tensor:
     """Generator input (B, 3 or 6, S, S) from uint8 face maps (B, 3, S, S).
 

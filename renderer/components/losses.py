@@ -35,27 +35,38 @@ class GANLoss(nn.Module):
         label = self.real_label if target_is_real else self.fake_label
         return label.to(prediction.dtype).expand_as(prediction)
 
-    def _single(self, pred: torch.Tensor, target_is_real: bool, for_discriminator: bool) -> torch.Tensor:
+    def _single(
+        self, pred: torch.Tensor, target_is_real: bool, for_discriminator: bool
+    ) -> torch.Tensor:
         if self.mode == "lsgan":
             return F.mse_loss(pred, self.target_tensor(pred, target_is_real))
         if self.mode == "vanilla":
-            return F.binary_cross_entropy_with_logits(pred, self.target_tensor(pred, target_is_real))
+            return F.binary_cross_entropy_with_logits(
+                pred, self.target_tensor(pred, target_is_real)
+            )
         # hinge: the discriminator gets margins, the generator just pushes its score up.
         if not for_discriminator:
             return -pred.mean()
         return F.relu(1 - pred).mean() if target_is_real else F.relu(1 + pred).mean()
 
     def forward(
-        self, prediction: Features | torch.Tensor, target_is_real: bool, for_discriminator: bool = True
+        self,
+        prediction: Features | torch.Tensor,
+        target_is_real: bool,
+        for_discriminator: bool = True,
     ) -> torch.Tensor:
         """Mean loss over scales; ``prediction`` is a tensor or a discriminator's feature lists."""
         if isinstance(prediction, torch.Tensor):
             return self._single(prediction, target_is_real, for_discriminator)
-        losses = [self._single(feats[-1], target_is_real, for_discriminator) for feats in prediction]
+        losses = [
+            self._single(feats[-1], target_is_real, for_discriminator) for feats in prediction
+        ]
         return torch.stack(losses).mean()
 
 
-def weighted_l1(fake: torch.Tensor, real: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def weighted_l1(
+    fake: torch.Tensor, real: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """L1 between (B, C, H, W) images with a per-pixel weight (B, 1, H, W), normalized by its mean.
 
     With ``weight = 1 + w * mouth_mask`` the lips, under 4 % of the pixels, get

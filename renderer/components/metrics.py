@@ -23,7 +23,9 @@ def _gaussian_window(size: int, sigma: float, channels: int, device, dtype) -> t
     return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def ssim(
+    pred: torch.Tensor, target: torch.Tensor, window: int = 11, sigma: float = 1.5
+) -> torch.Tensor:
     """Structural similarity (Wang et al. 2004), per image, averaged over channels. (B,)
 
     Gaussian window 11 px, sigma 1.5, K1 = 0.01, K2 = 0.03, data range 1, valid

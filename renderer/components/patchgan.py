@@ -25,11 +25,13 @@ class PatchDiscriminator(nn.Module):
         for i in range(1, n_layers + 1):
             prev, width = width, ndf * min(2**i, 8)
             stride = 2 if i < n_layers else 1
-            blocks.append(nn.Sequential(
-                nn.Conv2d(prev, width, 4, stride, 1, bias=norm in ("none", "instance")),
-                make_norm(norm, width),
-                nn.LeakyReLU(0.2, True),
-            ))
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(prev, width, 4, stride, 1, bias=norm in ("none", "instance")),
+                    make_norm(norm, width),
+                    nn.LeakyReLU(0.2, True),
+                )
+            )
         blocks.append(nn.Sequential(nn.Conv2d(width, 1, 4, 1, 1)))
         self.blocks = nn.ModuleList(blocks)
 
@@ -49,7 +51,11 @@ class MultiScaleDiscriminator(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, ndf: int = 64, n_layers: int = 3, num_scales: int = 1,
+        self,
+        in_channels: int,
+        ndf: int = 64,
+        n_layers: int = 3,
+        num_scales: int = 1,
         norm: str = "batch",
     ):
         super().__init__()

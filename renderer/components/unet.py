@@ -31,7 +31,9 @@ def unet_depth(crop_size: int, bottleneck: int = 1) -> int:
     """Number of stride-2 levels from ``crop_size`` down to ``bottleneck`` pixels."""
     depth = math.log2(crop_size / bottleneck)
     if crop_size <= 0 or depth != int(depth) or depth < 2:
-        raise ValueError(f"crop size {crop_size} must be bottleneck ({bottleneck}) x a power of 2 >= 4")
+        raise ValueError(
+            f"crop size {crop_size} must be bottleneck ({bottleneck}) x a power of 2 >= 4"
+        )
     return int(depth)
 
 
@@ -39,8 +41,15 @@ class UNetBlock(nn.Module):
     """One level: down-conv, the inner levels, up-conv; concatenates its input (skip)."""
 
     def __init__(
-        self, outer: int, inner: int, sub: nn.Module | None, in_ch: int | None = None,
-        outermost: bool = False, norm: str = "batch", dropout: float = 0.0, tanh: bool = True,
+        self,
+        outer: int,
+        inner: int,
+        sub: nn.Module | None,
+        in_ch: int | None = None,
+        outermost: bool = False,
+        norm: str = "batch",
+        dropout: float = 0.0,
+        tanh: bool = True,
     ):
         super().__init__()
         self.outermost = outermost
@@ -48,7 +57,9 @@ class UNetBlock(nn.Module):
         innermost = sub is None
         down = nn.Conv2d(in_ch, inner, 4, stride=2, padding=1, bias=norm in ("none", "instance"))
         up_in = inner if innermost else inner * 2
-        up = nn.ConvTranspose2d(up_in, outer, 4, stride=2, padding=1, bias=outermost or norm == "none")
+        up = nn.ConvTranspose2d(
+            up_in, outer, 4, stride=2, padding=1, bias=outermost or norm == "none"
+        )
         if outermost:
             # No activation before the first conv; tanh maps the output to image range.
             layers = [down, sub, nn.ReLU(True), up, nn.Tanh() if tanh else nn.ReLU(True)]
@@ -56,8 +67,15 @@ class UNetBlock(nn.Module):
             # No norm at the 1x1 bottleneck: a per-sample norm there would zero everything.
             layers = [nn.LeakyReLU(0.2, True), down, nn.ReLU(True), up, make_norm(norm, outer)]
         else:
-            layers = [nn.LeakyReLU(0.2, True), down, make_norm(norm, inner), sub,
-                      nn.ReLU(True), up, make_norm(norm, outer)]
+            layers = [
+                nn.LeakyReLU(0.2, True),
+                down,
+                make_norm(norm, inner),
+                sub,
+                nn.ReLU(True),
+                up,
+                make_norm(norm, outer),
+            ]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
         self.model = nn.Sequential(*layers)
@@ -82,8 +100,15 @@ class UNetGenerator(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, crop_size: int, out_channels: int = 3, ngf: int = 32,
-        max_channels: int = 256, norm: str = "batch", dropout: float = 0.0, bottleneck: int = 1,
+        self,
+        in_channels: int,
+        crop_size: int,
+        out_channels: int = 3,
+        ngf: int = 32,
+        max_channels: int = 256,
+        norm: str = "batch",
+        dropout: float = 0.0,
+        bottleneck: int = 1,
         refine: bool = True,
     ):
         super().__init__()
@@ -98,14 +123,19 @@ class UNetGenerator(nn.Module):
             drop = dropout if (block is not None and inner == max_channels) else 0.0
             block = UNetBlock(outer, inner, block, norm=norm, dropout=drop)
         decoded = max(8, ngf // 2) if refine else out_channels
-        self.model = UNetBlock(decoded, widths[0], block, in_ch=in_channels, outermost=True,
-                               norm=norm, tanh=not refine)
-        self.head = nn.Sequential(
-            nn.Conv2d(decoded + in_channels, out_channels, 3, padding=1), nn.Tanh()
-        ) if refine else None
+        self.model = UNetBlock(
+            decoded, widths[0], block, in_ch=in_channels, outermost=True, norm=norm, tanh=not refine
+        )
+        self.head = (
+            nn.Sequential(nn.Conv2d(decoded + in_channels, out_channels, 3, padding=1), nn.Tanh())
+            if refine
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.crop_size or x.shape[-2] != self.crop_size:
-            raise ValueError(f"input is {tuple(x.shape[-2:])}, generator expects {self.crop_size} px")
+            raise ValueError(
+                f"input is {tuple(x.shape[-2:])}, generator expects {self.crop_size} px"
+            )
         y = self.model(x)
         return y if self.head is None else self.head(torch.cat([y, x], 1))

@@ -37,9 +37,13 @@ def unit_face(opening: float) -> np.ndarray:
     for eye, cx in ((ix.RIGHT_EYE, -0.45), (ix.LEFT_EYE, 0.45)):
         pts[eye] = np.stack([cx + 0.18 * np.cos(ang6), -0.3 + 0.07 * np.sin(ang6)], 1)
     ang12 = np.pi + 2 * np.pi * np.arange(12) / 12
-    pts[ix.OUTER_LIPS] = np.stack([0.4 * np.cos(ang12), 0.7 + (0.1 + opening / 2) * np.sin(ang12)], 1)
+    pts[ix.OUTER_LIPS] = np.stack(
+        [0.4 * np.cos(ang12), 0.7 + (0.1 + opening / 2) * np.sin(ang12)], 1
+    )
     ang8 = np.pi + 2 * np.pi * np.arange(8) / 8
-    pts[ix.INNER_LIPS] = np.stack([0.3 * np.cos(ang8), 0.7 + (0.01 + opening / 2) * np.sin(ang8)], 1)
+    pts[ix.INNER_LIPS] = np.stack(
+        [0.3 * np.cos(ang8), 0.7 + (0.01 + opening / 2) * np.sin(ang8)], 1
+    )
     return pts
 
 
@@ -49,35 +53,48 @@ def draw_face(lm: np.ndarray, size: int, texture: np.ndarray) -> np.ndarray:
     centre = lm[ix.NOSE_BRIDGE[-1]]
     half_w = np.ptp(lm[ix.JAW, 0]) / 2
     axes = (int(half_w), int(np.ptp(lm[:, 1]) * 0.62))
-    cv2.ellipse(img, (int(centre[0]), int(centre[1] - 0.05 * size)), axes, 0, 0, 360, (225, 180, 150), -1)
+    cv2.ellipse(
+        img, (int(centre[0]), int(centre[1] - 0.05 * size)), axes, 0, 0, 360, (225, 180, 150), -1
+    )
     cv2.fillPoly(img, [np.rint(lm[ix.JAW]).astype(np.int32)], (215, 168, 140))
     for eye in (ix.RIGHT_EYE, ix.LEFT_EYE):
         cv2.fillPoly(img, [np.rint(lm[eye]).astype(np.int32)], (60, 40, 30))
     for brow in (ix.RIGHT_BROW, ix.LEFT_BROW):
-        cv2.polylines(img, [np.rint(lm[brow]).astype(np.int32)], False, (90, 60, 40), max(1, size // 40))
+        cv2.polylines(
+            img, [np.rint(lm[brow]).astype(np.int32)], False, (90, 60, 40), max(1, size // 40)
+        )
     cv2.polylines(img, [np.rint(lm[ix.NOSE_BOTTOM]).astype(np.int32)], False, (170, 120, 100), 1)
     cv2.fillPoly(img, [np.rint(lm[ix.OUTER_LIPS]).astype(np.int32)], (190, 70, 80))
     cv2.fillPoly(img, [np.rint(lm[ix.INNER_LIPS]).astype(np.int32)], (50, 15, 20))
     return img
 
 
-def make_fake_cache(root: Path, size: int = 64, n_frames: int = 60, fps: float = 25.0,
-                    invalid: tuple[int, ...] = ()) -> Path:
+def make_fake_cache(
+    root: Path, size: int = 64, n_frames: int = 60, fps: float = 25.0, invalid: tuple[int, ...] = ()
+) -> Path:
     """Write a speaker cache directory (format version 1) and return its path."""
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     params = FaceMapParams(size=size, line_width=1, canny_blur=3)
     t = np.arange(n_frames) / fps
-    opening = 0.25 * (0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t)) * (0.6 + 0.4 * np.sin(2 * np.pi * 0.31 * t))
+    opening = (
+        0.25
+        * (0.5 + 0.5 * np.sin(2 * np.pi * 1.3 * t))
+        * (0.6 + 0.4 * np.sin(2 * np.pi * 0.31 * t))
+    )
     frame_w, frame_h = 3 * size, 2 * size
     side = 1.0 * size
-    boxes = np.stack([frame_w / 2 + 2 * np.sin(t), frame_h / 2 + 1.5 * np.cos(0.7 * t),
-                      np.full(n_frames, side)], 1).astype(np.float32)
+    boxes = np.stack(
+        [frame_w / 2 + 2 * np.sin(t), frame_h / 2 + 1.5 * np.cos(0.7 * t), np.full(n_frames, side)],
+        1,
+    ).astype(np.float32)
     unit = np.stack([unit_face(o) for o in opening])
     landmarks = (boxes[:, None, :2] + unit * side / 3.4).astype(np.float32)
     valid = np.ones(n_frames, bool)
     valid[list(invalid)] = False
-    texture = (np.array([70, 90, 120]) + rng.normal(0, 6, (size, size, 3))).clip(0, 255).astype(np.uint8)
+    texture = (
+        (np.array([70, 90, 120]) + rng.normal(0, 6, (size, size, 3))).clip(0, 255).astype(np.uint8)
+    )
     crops = np.empty((n_frames, size, size, 3), np.uint8)
     edges = np.empty((n_frames, size * size // 8), np.uint8)
     for i in range(n_frames):
@@ -85,23 +102,45 @@ def make_fake_cache(root: Path, size: int = 64, n_frames: int = 60, fps: float =
         crops[i] = draw_face(lm_crop, size, texture)
         edges[i] = np.packbits(canny_edges(crops[i], params).reshape(-1))
     lower = unit[:, ix.LOWER_FACE]
-    np.savez(root / "landmarks.npz", timestamps=t, landmarks=landmarks, raw_landmarks=landmarks,
-             detected=valid, valid=valid, transforms=np.tile(np.eye(2, 3), (n_frames, 1, 1)),
-             reference=unit.mean(0), crop_boxes=boxes)
+    np.savez(
+        root / "landmarks.npz",
+        timestamps=t,
+        landmarks=landmarks,
+        raw_landmarks=landmarks,
+        detected=valid,
+        valid=valid,
+        transforms=np.tile(np.eye(2, 3), (n_frames, 1, 1)),
+        reference=unit.mean(0),
+        crop_boxes=boxes,
+    )
     flat = lower.reshape(n_frames, -1)
     mean = flat.mean(0)
     comp = np.linalg.svd(flat - mean, full_matrices=False)[2][:2]
-    np.savez(root / "pca.npz", mean=mean.astype(np.float32), components=comp.astype(np.float32),
-             explained_variance_ratio=np.array([0.9, 0.1], np.float32),
-             coeffs=((flat - mean) @ comp.T).astype(np.float32), lower_face=ix.LOWER_FACE,
-             shapes=lower.astype(np.float32))
-    audio = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(n_frames / fps * 16000)) / 16000)).astype(np.float32)
+    np.savez(
+        root / "pca.npz",
+        mean=mean.astype(np.float32),
+        components=comp.astype(np.float32),
+        explained_variance_ratio=np.array([0.9, 0.1], np.float32),
+        coeffs=((flat - mean) @ comp.T).astype(np.float32),
+        lower_face=ix.LOWER_FACE,
+        shapes=lower.astype(np.float32),
+    )
+    audio = (0.3 * np.sin(2 * np.pi * 220 * np.arange(int(n_frames / fps * 16000)) / 16000)).astype(
+        np.float32
+    )
     np.save(root / "audio_16k.npy", audio)
     np.save(root / "crops.npy", crops)
     np.save(root / "edges.npy", edges)
     (root / "report.json").write_text("{}")
-    meta = {"format_version": 1, "fps": fps, "n_frames": n_frames, "crop_size": size,
-            "frame_size": [frame_h, frame_w], "face_map": params.to_dict(), "speaker": root.name}
+    meta = {
+        "format_version": 1,
+        "fps": fps,
+        "n_frames": n_frames,
+        "crop_size": size,
+        "frame_size": [frame_h, frame_w],
+        "face_map": params.to_dict(),
+        "speaker": root.name,
+    }
     (root / "meta.json").write_text(json.dumps(meta))
     return root
 
@@ -124,9 +163,14 @@ def compose_cfg(tmp_path: Path):
 
     def factory(overrides: list[str]):
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("renderer_train", overrides=[
-                f"paths.output_dir={tmp_path / 'run'}", "trainer.enable_progress_bar=false",
-                "logger=csv", *overrides,
-            ])
+            return compose(
+                "renderer_train",
+                overrides=[
+                    f"paths.output_dir={tmp_path / 'run'}",
+                    "trainer.enable_progress_bar=false",
+                    "logger=csv",
+                    *overrides,
+                ],
+            )
 
     return factory

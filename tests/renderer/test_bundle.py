@@ -18,8 +18,14 @@ SIZE = 64
 
 
 def generator_cfg(use_reference: bool, ngf: int = 8) -> dict:
-    return {"_target_": "renderer.components.UNetGenerator", "in_channels": 6 if use_reference else 3,
-            "crop_size": SIZE, "ngf": ngf, "max_channels": 32, "norm": "batch"}
+    return {
+        "_target_": "renderer.components.UNetGenerator",
+        "in_channels": 6 if use_reference else 3,
+        "crop_size": SIZE,
+        "ngf": ngf,
+        "max_channels": 32,
+        "norm": "batch",
+    }
 
 
 def saved(tmp_path: Path, use_reference: bool = False) -> tuple[Path, UNetGenerator]:
@@ -32,8 +38,16 @@ def saved(tmp_path: Path, use_reference: bool = False) -> tuple[Path, UNetGenera
         gen(torch.randn(4, cfg["in_channels"], SIZE, SIZE))
     gen.eval()
     run = tmp_path / "run"
-    save_renderer(run, gen, {"crop_size": SIZE, "use_reference": use_reference, "generator": cfg,
-                             "face_map": {"size": SIZE}})
+    save_renderer(
+        run,
+        gen,
+        {
+            "crop_size": SIZE,
+            "use_reference": use_reference,
+            "generator": cfg,
+            "face_map": {"size": SIZE},
+        },
+    )
     return run, gen
 
 
@@ -105,7 +119,10 @@ def test_foreign_or_broken_configs_are_refused(tmp_path: Path):
     for broken, message in [
         ({**cfg, "format": "something-else"}, "not a renderer"),
         ({**cfg, "format_version": 99}, "format version"),
-        ({**cfg, "generator": {**cfg["generator"], "_target_": "os.system"}}, "not a renderer component"),
+        (
+            {**cfg, "generator": {**cfg["generator"], "_target_": "os.system"}},
+            "not a renderer component",
+        ),
         ({k: v for k, v in cfg.items() if k != "crop_size"}, "lacks"),
     ]:
         (run / CONFIG).write_text(yaml.safe_dump(broken))

@@ -67,7 +67,10 @@ def test_gan_loss_targets_vanilla_and_multiscale():
     assert loss(big, True).item() < 1e-6 and loss(-big, False).item() < 1e-6
     assert loss(big, False).item() > 10
     # Feature lists: only the last entry (the prediction) counts, averaged over scales.
-    feats = [[torch.randn(1, 4, 8, 8), torch.ones(1, 1, 4, 4)], [torch.randn(1, 4, 4, 4), torch.zeros(1, 1, 2, 2)]]
+    feats = [
+        [torch.randn(1, 4, 8, 8), torch.ones(1, 1, 4, 4)],
+        [torch.randn(1, 4, 4, 4), torch.zeros(1, 1, 2, 2)],
+    ]
     assert GANLoss("lsgan")(feats, True).item() == pytest.approx(0.5)
 
 
@@ -90,8 +93,9 @@ def test_weighted_l1_puts_weight_on_the_mouth():
     assert weighted_l1(err_mouth, real, weight) > 5 * weighted_l1(err_else, real, weight)
     # A uniform weight is plain L1.
     x = torch.rand(2, 3, 8, 8)
-    assert weighted_l1(x, real[..., :8, :8].expand_as(x), torch.full((2, 1, 8, 8), 3.0)).item() == pytest.approx(
-        x.abs().mean().item(), rel=1e-5)
+    assert weighted_l1(
+        x, real[..., :8, :8].expand_as(x), torch.full((2, 1, 8, 8), 3.0)
+    ).item() == pytest.approx(x.abs().mean().item(), rel=1e-5)
 
 
 def test_feature_matching_zero_on_identical_and_ignores_prediction():
@@ -109,9 +113,15 @@ def test_psnr_and_ssim_match_definitions():
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     expected_psnr = 10 * np.log10(1 / ((a - b) ** 2).reshape(2, -1).mean(1))
     assert np.allclose(psnr(ta, tb).numpy(), expected_psnr, atol=1e-3)
-    ref = structural_similarity(a[0].transpose(1, 2, 0), b[0].transpose(1, 2, 0), channel_axis=2,
-                                gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                data_range=1.0)
+    ref = structural_similarity(
+        a[0].transpose(1, 2, 0),
+        b[0].transpose(1, 2, 0),
+        channel_axis=2,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=1.0,
+    )
     assert ssim(ta, tb)[0].item() == pytest.approx(ref, abs=0.02)
     assert ssim(ta, ta)[0].item() == pytest.approx(1.0, abs=1e-4)
 

@@ -13,7 +13,9 @@ from renderer.paste import feather_mask, paste_back
 def smooth_frame(h: int = 120, w: int = 160) -> np.ndarray:
     """A frame with smooth gradients (no detail finer than the crop's sampling)."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    rgb = np.stack([100 + 80 * np.sin(x / 23), 120 + 60 * np.cos(y / 17), 90 + 0.3 * x + 0.2 * y], -1)
+    rgb = np.stack(
+        [100 + 80 * np.sin(x / 23), 120 + 60 * np.cos(y / 17), 90 + 0.3 * x + 0.2 * y], -1
+    )
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 

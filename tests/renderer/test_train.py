@@ -17,8 +17,13 @@ from renderer.datamodule import RendererDataModule, time_split
 from renderer.inference import load_renderer
 from renderer.train import build, train
 
-TINY = ["render_model.generator.ngf=4", "render_model.generator.max_channels=16",
-        "render_model.discriminator.ndf=4", "render_data.num_workers=0", "speaker=fake"]
+TINY = [
+    "render_model.generator.ngf=4",
+    "render_model.generator.max_channels=16",
+    "render_model.discriminator.ndf=4",
+    "render_data.num_workers=0",
+    "speaker=fake",
+]
 CPU = ["trainer.accelerator=cpu", "trainer.devices=1", "trainer.precision=32-true"]
 
 
@@ -53,13 +58,29 @@ def test_datamodule_items_and_crop_size_check(fake_cache):
         RendererDataModule(str(cache.parent / "nothing-*"), crop_size=64).setup("fit")
 
 
-@pytest.mark.parametrize(("setup", "size", "use_reference"), [
-    ("cpu_128", 128, True), ("cpu_128", 128, False), ("gpu_256", 256, True), ("gpu_512", 512, False),
-])
+@pytest.mark.parametrize(
+    ("setup", "size", "use_reference"),
+    [
+        ("cpu_128", 128, True),
+        ("cpu_128", 128, False),
+        ("gpu_256", 256, True),
+        ("gpu_512", 512, False),
+    ],
+)
 def test_fast_dev_run_each_config(fake_cache, compose_cfg, setup, size, use_reference):
     cache = fake_cache(size=size, n_frames=30 if size < 512 else 16)
-    cfg = compose_cfg([f"render_setup={setup}", f"render_data.cache={cache}", f"use_reference={use_reference}",
-                       "+trainer.fast_dev_run=true", "render_data.batch_size=2", "render_data.gap_s=0", *TINY, *CPU])
+    cfg = compose_cfg(
+        [
+            f"render_setup={setup}",
+            f"render_data.cache={cache}",
+            f"use_reference={use_reference}",
+            "+trainer.fast_dev_run=true",
+            "render_data.batch_size=2",
+            "render_data.gap_s=0",
+            *TINY,
+            *CPU,
+        ]
+    )
     assert cfg.crop_size == size
     metrics = train(cfg)
     assert np.isfinite(metrics["train/loss_g"]) and np.isfinite(metrics["val/psnr"])
@@ -89,8 +110,16 @@ def test_config_size_must_match_the_cache(fake_cache, compose_cfg):
 def test_cli_reports_a_missing_cache_in_one_line(tmp_path: Path):
     exe = Path(sys.executable).with_name("renderer-train")
     proc = subprocess.run(
-        [str(exe), f"render_data.cache={tmp_path}/none-*", "speaker=none", f"hydra.run.dir={tmp_path}/run"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "HYDRA_FULL_ERROR": "0"},
+        [
+            str(exe),
+            f"render_data.cache={tmp_path}/none-*",
+            "speaker=none",
+            f"hydra.run.dir={tmp_path}/run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0"},
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("error: no speaker cache")
@@ -112,20 +141,29 @@ def _sample_cache() -> Path | None:
 def test_learning_raises_held_out_psnr(fake_cache, compose_cfg):
     """A short CPU training lifts held-out PSNR clearly above the untrained generator's.
 
-    Uses the prepared synthetic sample cache when it exists (its first 200
-    frames: 8 s, the last 20 % held out), else this folder's synthetic face at 64 px.
+    Uses the prepared synthetic sample cache when it exists (its first 100
+    frames: 4 s, the last 20 % held out), else this folder's synthetic face at 64 px.
     """
     import pytorch_lightning as pl
 
     sample = _sample_cache()
     if sample is not None:
         size = int(yaml.safe_load((sample / "meta.json").read_text())["crop_size"])
-        data = [f"render_data.cache={sample}", f"crop_size={size}", "render_data.max_frames=200"]
+        data = [f"render_data.cache={sample}", f"crop_size={size}", "render_data.max_frames=100"]
     else:
         data = [f"render_data.cache={fake_cache(size=64, n_frames=200)}", "crop_size=64"]
-    cfg = compose_cfg([*data, "speaker=sample", "render_model.generator.ngf=16",
-                       "render_model.generator.max_channels=64", "render_model.discriminator.ndf=16",
-                       "trainer.max_epochs=6", "trainer.check_val_every_n_epoch=3", *CPU])
+    cfg = compose_cfg(
+        [
+            *data,
+            "speaker=sample",
+            "render_model.generator.ngf=16",
+            "render_model.generator.max_channels=64",
+            "render_model.discriminator.ndf=16",
+            "trainer.max_epochs=6",
+            "trainer.check_val_every_n_epoch=3",
+            *CPU,
+        ]
+    )
     datamodule, module, _ = build(cfg)
     pl.seed_everything(int(cfg.seed))
     untrained = pl.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
