@@ -4,7 +4,8 @@ Layout of a cache directory (all plain arrays, no pickles; RGB images):
 
 =================  ==========================================================
 meta.json          source video/audio and their SHA-256, fps, frame count,
-                   frame size, crop size, landmark indices, PCA size,
+                   frame size as [width, height] px, crop size,
+                   landmark indices, PCA size,
                    face-map parameters, config key, format version
 landmarks.npz      timestamps (T,) s from the first frame; landmarks (T,68,2)
                    smoothed full-frame px; raw_landmarks (T,68,2) as detected

@@ -33,7 +33,7 @@ from pipeline.template import segment_range
 
 def prepare_clip(cfg: DictConfig, bundle: SpeakerBundle) -> SpeakerCache:
     prep = OmegaConf.create({
-        "speaker": f"{bundle.speaker}-eval", "video": str(cfg.clip), "audio": cfg.get("audio"),
+        "speaker": f"{bundle.speaker}_eval", "video": str(cfg.clip), "audio": cfg.get("audio"),
         "force": False, "paths": {"cache_dir": cfg.paths.cache_dir}, "landmarks": cfg.landmarks,
         "face_map": bundle.manifest["face_map"],
     })

@@ -169,7 +169,7 @@ def load_template(cfg: DictConfig, bundle: SpeakerBundle) -> Template | None:
 
     video = Path(cfg.template).expanduser()
     prep = OmegaConf.create({
-        "speaker": f"{bundle.speaker}-template", "video": str(video), "audio": None, "force": False,
+        "speaker": f"{bundle.speaker}_template", "video": str(video), "audio": None, "force": False,
         "paths": {"cache_dir": cfg.paths.cache_dir}, "landmarks": cfg.landmarks,
         "face_map": bundle.manifest["face_map"],
     })

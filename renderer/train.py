@@ -93,7 +93,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(out_dir)
     )
-    trainer.fit(module, datamodule=datamodule)
+    # `resume` (set by lipsync-fit when a run was interrupted) continues from a Lightning checkpoint.
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("resume"))
     if exporter.best == -float("inf"):
         # No validation ran (e.g. fast_dev_run with validation off): export the final weights.
         save_renderer(out_dir, module.generator, {**export, "metrics": {}})
