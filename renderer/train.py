@@ -93,8 +93,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(out_dir)
     )
-    # `resume` (set by lipsync-fit when a run was interrupted) continues from a Lightning checkpoint.
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("resume"))
+    # `resume` (set by lipsync-fit when a run was interrupted) continues from the Lightning checkpoint
+    # this same run wrote into its own directory. It stores the optimizer partials of the hparams,
+    # which weights-only loading refuses, so it is trusted as our own file; bundles never hold it.
+    resume = cfg.get("resume")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=False if resume else None)
     if exporter.best == -float("inf"):
         # No validation ran (e.g. fast_dev_run with validation off): export the final weights.
         save_renderer(out_dir, module.generator, {**export, "metrics": {}})

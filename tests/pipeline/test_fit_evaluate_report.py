@@ -71,3 +71,17 @@ def test_fit_speak_evaluate_on_real_footage(shared_clip, fit_tiny, tmp_path, com
                       **{"paths.cache_dir": tmp_path / "cache"})
     report = evaluate(cfg)
     assert report["frames"] == 100 and math.isfinite(report["lmd_px"])
+
+
+def test_interrupted_renderer_training_resumes_from_its_last_checkpoint(sample_bundle, sample_dir, fit_tiny,
+                                                                         tmp_path, capsys):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(sample_bundle, bundle)
+    assert (bundle / "work" / "renderer" / "checkpoints" / "last.ckpt").exists()
+    (bundle / "work" / "renderer" / "metrics.json").unlink()  # as if fit was killed during this stage
+    fit_tiny(sample_dir / "sample_anchor.mp4", bundle, sample_bundle.parent / "cache", "sample")
+    out = capsys.readouterr().out
+    assert "audio2mouth: reusing" in out and "renderer: resuming from" in out
+    assert SpeakerBundle.open(bundle).renderer.crop_size == 128
