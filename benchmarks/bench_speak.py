@@ -19,23 +19,37 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 CHILD = """
 import json, resource, sys, time
 import numpy as np
-from landmarks.synthetic_audio import speech_like
 from pipeline.bundle import SpeakerBundle
 from pipeline.speak import speak
 bundle = SpeakerBundle.open(sys.argv[1])
-seconds = float(sys.argv[2])
-audio = speech_like(seconds, seed=3)
+audio = np.load(sys.argv[2])  # made by the parent, so making it does not count towards peak memory
 model = bundle.audio2mouth
-t0 = time.perf_counter(); model.features(audio); features_s = time.perf_counter() - t0
+t0 = time.perf_counter()
+for start in range(0, len(audio), 60 * 16000):  # in 60 s pieces, as speak does, so memory stays bounded
+    model.features(audio[start:start + 60 * 16000])
+features_s = time.perf_counter() - t0
 bundle.renderer  # load weights before timing
+import threading
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+samples, done = [], threading.Event()
+def watch():
+    while not done.is_set():
+        samples.append(rss_mb()); time.sleep(0.05)
+before = rss_mb()
+threading.Thread(target=watch, daemon=True).start()
 t0 = time.perf_counter()
 result = speak(bundle, audio, sys.argv[3] + "/out.mp4")
 wall = time.perf_counter() - t0
+done.set()
 print(json.dumps({"wall_s": wall, "frames": result.n_frames, "timings": result.timings,
-                  "features_s": features_s, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "features_s": features_s, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "speak_rss_mb": max(samples) - before}))
 """
 
 
@@ -43,8 +57,12 @@ def run(bundle: Path, seconds: float, threads: int | None) -> dict:
     env = dict(os.environ)
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
+    from landmarks.synthetic_audio import speech_like
+
     with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(bundle), str(seconds), tmp],
+        audio_path = Path(tmp) / "speech.npy"
+        np.save(audio_path, speech_like(seconds, seed=3))
+        out = subprocess.run([sys.executable, "-c", CHILD, str(bundle), str(audio_path), tmp],
                              capture_output=True, text=True, env=env)
     if out.returncode != 0:
         sys.exit(f"speak failed: {out.stderr.strip().splitlines()[-1]}")
@@ -67,13 +85,14 @@ def main() -> None:
         runs.append((args.long_seconds, run(args.bundle, args.long_seconds, args.threads)))
     stages = ["decode", "audio2mouth", "face_maps", "render", "paste", "encode"]
     print(f"{'audio s':>8}{'frames':>8}" + "".join(f"{s:>12}" for s in stages)
-          + f"{'(features)':>12}{'wall s':>9}{'RTF':>7}{'peak MB':>9}")
+          + f"{'(features)':>12}{'wall s':>9}{'RTF':>7}{'peak MB':>9}{'speak +MB':>11}")
     for seconds, r in runs:
         t = r["timings"]
         print(f"{seconds:>8.0f}{r['frames']:>8}" + "".join(f"{t.get(s, 0):>12.2f}" for s in stages)
-              + f"{r['features_s']:>12.2f}{r['wall_s']:>9.1f}{r['wall_s'] / seconds:>7.2f}{r['peak_rss_mb']:>9.0f}")
+              + f"{r['features_s']:>12.2f}{r['wall_s']:>9.1f}{r['wall_s'] / seconds:>7.2f}{r['peak_rss_mb']:>9.0f}{r['speak_rss_mb']:>11.0f}")
     print("stage columns are seconds; (features) is the feature extraction alone, included in audio2mouth; "
-          "RTF = wall / audio seconds")
+          "RTF = wall / audio seconds;\npeak MB = the process's peak RSS (libraries and models included); "
+          "speak +MB = highest RSS during speak minus RSS just before it (sampled every 50 ms)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
