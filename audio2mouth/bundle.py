@@ -34,28 +34,43 @@ SAFE_PREFIX = "audio2mouth.components."
 
 
 def save_bundle(
-    run_dir: str | Path, net_cfg: DictConfig, features_cfg: DictConfig, net: nn.Module,
-    speaker: SpeakerData, name: str,
+    run_dir: str | Path,
+    net_cfg: DictConfig,
+    features_cfg: DictConfig,
+    net: nn.Module,
+    speaker: SpeakerData,
+    name: str,
 ) -> Path:
     """Write ``run_dir/model`` atomically (a temporary folder renamed when complete)."""
     final = Path(run_dir) / "model"
     tmp = Path(run_dir) / "model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    cfg = OmegaConf.create({
-        "format_version": BUNDLE_VERSION, "name": name, "net": net_cfg, "features": features_cfg,
-        "n_features": int(speaker.feature_norm.mean.shape[0]),
-        "n_coeffs": int(speaker.target_norm.mean.shape[0]),
-    })
+    cfg = OmegaConf.create(
+        {
+            "format_version": BUNDLE_VERSION,
+            "name": name,
+            "net": net_cfg,
+            "features": features_cfg,
+            "n_features": int(speaker.feature_norm.mean.shape[0]),
+            "n_coeffs": int(speaker.target_norm.mean.shape[0]),
+        }
+    )
     OmegaConf.save(cfg, tmp / "config.yaml", resolve=True)
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, tmp / "weights.pt")
     save_stats(
-        tmp / "stats.npz", feature_mean=speaker.feature_norm.mean, feature_std=speaker.feature_norm.std,
-        target_mean=speaker.target_norm.mean, target_std=speaker.target_norm.std,
-        rest_coeffs=speaker.rest_coeffs, fps=np.float64(speaker.fps), output_gain=speaker.gain(),
+        tmp / "stats.npz",
+        feature_mean=speaker.feature_norm.mean,
+        feature_std=speaker.feature_norm.std,
+        target_mean=speaker.target_norm.mean,
+        target_std=speaker.target_norm.std,
+        rest_coeffs=speaker.rest_coeffs,
+        fps=np.float64(speaker.fps),
+        output_gain=speaker.gain(),
     )
-    speaker.pca.save(tmp / "pca.npz", lower_face=speaker.lower_face_indices,
-                     reference=speaker.reference)
+    speaker.pca.save(
+        tmp / "pca.npz", lower_face=speaker.lower_face_indices, reference=speaker.reference
+    )
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return final
@@ -91,8 +106,10 @@ def load_bundle(path: str | Path) -> Audio2MouthModel:
         raise LipsyncError(f"not a trained audio2mouth run (no model/config.yaml): {path}")
     cfg = OmegaConf.load(folder / "config.yaml")
     if cfg.get("format_version") != BUNDLE_VERSION:
-        raise LipsyncError(f"{folder} has format version {cfg.get('format_version')}, "
-                           f"this code reads {BUNDLE_VERSION}")
+        raise LipsyncError(
+            f"{folder} has format version {cfg.get('format_version')}, "
+            f"this code reads {BUNDLE_VERSION}"
+        )
     net = build_net(cfg.net, int(cfg.n_features), int(cfg.n_coeffs))
     net.load_state_dict(torch.load(folder / "weights.pt", weights_only=True, map_location="cpu"))
     net.eval()
@@ -104,7 +121,10 @@ def load_bundle(path: str | Path) -> Audio2MouthModel:
         feature_norm=Normalizer(stats["feature_mean"], stats["feature_std"]),
         target_norm=Normalizer(stats["target_mean"], stats["target_std"]),
         pca=LowerFacePCA.load(folder / "pca.npz"),
-        lower_face_indices=pca_arrays["lower_face"], reference=pca_arrays["reference"],
-        rest_coeffs=stats["rest_coeffs"], fps=float(stats["fps"]), output_gain=stats["output_gain"],
+        lower_face_indices=pca_arrays["lower_face"],
+        reference=pca_arrays["reference"],
+        rest_coeffs=stats["rest_coeffs"],
+        fps=float(stats["fps"]),
+        output_gain=stats["output_gain"],
     )
     return Audio2MouthModel(str(cfg.name), net, AudioFeatures(**feats_cfg), speaker)

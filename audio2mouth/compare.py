@@ -28,14 +28,25 @@ from audio2mouth.metrics import mouth_opening_from_shapes
 from landmarks.errors import LipsyncError, exit_on_user_error
 
 ORDER = ["lstm", "bilstm", "tcn", "adv_tcn"]
-LABELS = {"lstm": "time-delayed LSTM", "bilstm": "Bi-LSTM", "tcn": "non-causal TCN",
-          "adv_tcn": "adversarial TCN"}
-TABLE1 = [("mse", "MSE", "{:.5f}"), ("mae", "MAE", "{:.4f}"), ("int_mse", "Int-MSE", "{:.5f}"),
-          ("lmk_rmse_px", "landmark RMSE (px)", "{:.3f}"), ("mouth_corr", "mouth-opening r", "{:.3f}")]
-TABLE2 = [("train_batch_s", "train batch (s)", 1.0, "{:.4f}"),
-          ("train_total_s", "total train (min)", 1 / 60, "{:.2f}"),
-          ("infer_model_s", "inference, 1 min audio, model (s)", 1.0, "{:.4f}"),
-          ("infer_total_s", "inference, 1 min audio, features + model (s)", 1.0, "{:.4f}")]
+LABELS = {
+    "lstm": "time-delayed LSTM",
+    "bilstm": "Bi-LSTM",
+    "tcn": "non-causal TCN",
+    "adv_tcn": "adversarial TCN",
+}
+TABLE1 = [
+    ("mse", "MSE", "{:.5f}"),
+    ("mae", "MAE", "{:.4f}"),
+    ("int_mse", "Int-MSE", "{:.5f}"),
+    ("lmk_rmse_px", "landmark RMSE (px)", "{:.3f}"),
+    ("mouth_corr", "mouth-opening r", "{:.3f}"),
+]
+TABLE2 = [
+    ("train_batch_s", "train batch (s)", 1.0, "{:.4f}"),
+    ("train_total_s", "total train (min)", 1 / 60, "{:.2f}"),
+    ("infer_model_s", "inference, 1 min audio, model (s)", 1.0, "{:.4f}"),
+    ("infer_total_s", "inference, 1 min audio, features + model (s)", 1.0, "{:.4f}"),
+]
 
 
 def collect(root: str | Path) -> dict[str, list[dict]]:
@@ -61,10 +72,14 @@ def build_tables(runs: dict[str, list[dict]]) -> tuple[list[list[str]], list[lis
     t2 = [["model", "seeds"] + [label for _, label, _, _ in TABLE2]]
     for model, rs in runs.items():
         name = LABELS.get(model, model)
-        t1.append([name, str(len(rs))] + [
-            _mean_std([r["test"].get(key, np.nan) for r in rs], fmt) for key, _, fmt in TABLE1])
-        t2.append([name, str(len(rs))] + [
-            _mean_std([r[key] * scale for r in rs], fmt) for key, _, scale, fmt in TABLE2])
+        t1.append(
+            [name, str(len(rs))]
+            + [_mean_std([r["test"].get(key, np.nan) for r in rs], fmt) for key, _, fmt in TABLE1]
+        )
+        t2.append(
+            [name, str(len(rs))]
+            + [_mean_std([r[key] * scale for r in rs], fmt) for key, _, scale, fmt in TABLE2]
+        )
     return t1, t2
 
 
@@ -94,14 +109,18 @@ def plot_mouth(runs: dict[str, list[dict]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(runs), 1, figsize=(10, 2.2 * len(runs)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(runs), 1, figsize=(10, 2.2 * len(runs)), sharex=True, squeeze=False
+    )
     for ax, (model, rs) in zip(axes[:, 0], runs.items(), strict=True):
         run = min(rs, key=lambda r: r["seed"])
         with np.load(Path(run["dir"]) / "test_predictions.npz", allow_pickle=False) as d:
             basis, mean, idx = d["pca_components"], d["pca_mean"], d["lower_face"]
             p = d["lower_face"].size
-            opening = {k: mouth_opening_from_shapes((d[k] @ basis + mean).reshape(-1, p, 2), idx)
-                       for k in ("true", "pred")}
+            opening = {
+                k: mouth_opening_from_shapes((d[k] @ basis + mean).reshape(-1, p, 2), idx)
+                for k in ("true", "pred")
+            }
             t = d["frame_times"]
         ax.plot(t, opening["true"], color="k", lw=1.2, label="ground truth")
         ax.plot(t, opening["pred"], color="tab:red", lw=1.0, label="predicted")

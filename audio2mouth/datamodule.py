@@ -131,8 +131,15 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         frame_t = np.asarray(cache.timestamps, dtype=np.float64)
         coeffs, valid = np.asarray(cache.coeffs, np.float32), np.asarray(cache.valid, bool)
         duration = cache.n_frames / cache.fps
-        t_val, t_test = (1 - self.val_frac - self.test_frac) * duration, (1 - self.test_frac) * duration
-        self.block_times = {"train": (0.0, t_val), "val": (t_val, t_test), "test": (t_test, duration)}
+        t_val, t_test = (
+            (1 - self.val_frac - self.test_frac) * duration,
+            (1 - self.test_frac) * duration,
+        )
+        self.block_times = {
+            "train": (0.0, t_val),
+            "val": (t_val, t_test),
+            "test": (t_test, duration),
+        }
 
         in_train_frames = (frame_t < t_val) & valid
         if in_train_frames.sum() < 10:
@@ -158,9 +165,14 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         stride = max(1, int(round(self.stride_s * self.features.rate_hz)))
         n_train = int(train_steps.sum())
         if n_train < window:
-            raise LipsyncError(f"the train block ({n_train} steps) is shorter than one window ({window})")
-        starts = [s for s in range(0, n_train - window + 1, stride)
-                  if step_mask[s : s + window].mean() >= self.min_valid]
+            raise LipsyncError(
+                f"the train block ({n_train} steps) is shorter than one window ({window})"
+            )
+        starts = [
+            s
+            for s in range(0, n_train - window + 1, stride)
+            if step_mask[s : s + window].mean() >= self.min_valid
+        ]
         if not starts:
             raise LipsyncError("no training window has enough frames with a valid face")
         self.train_set = WindowDataset(norm_feats, norm_targets, step_mask, starts, window)
@@ -169,17 +181,26 @@ class Audio2MouthDataModule(pl.LightningDataModule):
             lo, hi = self.block_times[name]
             steps = (step_t >= lo) & (step_t < hi)
             frames = (frame_t >= lo) & (frame_t < hi)
-            self.blocks[name] = BlockDataset({
-                "features": norm_feats[steps], "step_times": step_t[steps],
-                "frame_times": frame_t[frames], "coeffs": coeffs[frames], "valid": valid[frames],
-                "transforms": np.nan_to_num(cache.transforms[frames]).astype(np.float64),
-            })
-        self.test_audio = cache.audio[int(t_test * cache.audio_rate):]
+            self.blocks[name] = BlockDataset(
+                {
+                    "features": norm_feats[steps],
+                    "step_times": step_t[steps],
+                    "frame_times": frame_t[frames],
+                    "coeffs": coeffs[frames],
+                    "valid": valid[frames],
+                    "transforms": np.nan_to_num(cache.transforms[frames]).astype(np.float64),
+                }
+            )
+        self.test_audio = cache.audio[int(t_test * cache.audio_rate) :]
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True,
-                          drop_last=len(self.train_set) > self.batch_size,
-                          num_workers=self.num_workers)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=len(self.train_set) > self.batch_size,
+            num_workers=self.num_workers,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.blocks["val"], batch_size=1)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 
 from landmarks.errors import LipsyncError
 from landmarks.media import AUDIO_RATE
@@ -96,13 +97,15 @@ class AudioFeatures:
         emph = np.append(audio[:1], audio[1:] - self.preemphasis * audio[:-1]).astype(np.float32)
         padded = np.pad(emph, (half, half + self.hop))
         n = self.n_steps(len(audio))
-        idx = np.arange(self.win)[None, :] + self.hop * np.arange(n)[:, None]
-        return padded[idx] * self._window
+        # strided view (no copy) of the overlapping windows, then one multiply
+        view = np.lib.stride_tricks.sliding_window_view(padded, self.win)[:: self.hop][:n]
+        return view * self._window
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         audio = check_audio(audio)
         frames = self._frames(audio)  # (T', win)
-        power = np.abs(np.fft.rfft(frames, n=self.n_fft, axis=1)) ** 2 / self.win
+        spec = scipy.fft.rfft(frames, n=self.n_fft, axis=1)  # complex64: float32 in, float32 out
+        power = (spec.real**2 + spec.imag**2) / self.win
         floor = 10.0 ** (self.floor_db / 10.0)
         log_mel = np.log(power @ self._fb.T + floor)  # (T', n_mels)
         if self.kind == "mfcc":

@@ -73,7 +73,9 @@ def predict_with(
 
 
 def predict(
-    run_dir: str | Path | Audio2MouthModel, audio: np.ndarray, fps: float,
+    run_dir: str | Path | Audio2MouthModel,
+    audio: np.ndarray,
+    fps: float,
     silence_db: float | None = -60.0,
 ) -> np.ndarray:
     """Trained run directory (or a loaded model) + audio -> (T, k) PCA coefficients at ``fps``."""
@@ -91,7 +93,10 @@ def lower_face_landmarks(model: Audio2MouthModel, coeffs: np.ndarray) -> np.ndar
 
 
 def time_inference(
-    net: torch.nn.Module, features: AudioFeatures, seconds: float = 60.0, repeats: int = 5,
+    net: torch.nn.Module,
+    features: AudioFeatures,
+    seconds: float = 60.0,
+    repeats: int = 5,
     seed: int = 0,
 ) -> dict[str, float]:
     """Best-of-``repeats`` wall time (s) for ``seconds`` of audio: model only, features + model.
@@ -130,9 +135,14 @@ def main(argv: list[str] | None = None) -> None:
     model = load_bundle(args.run_dir)
     coeffs = predict_with(model, load_audio(args.audio), args.fps)
     tmp = f"{args.out}.tmp.npz"
-    np.savez(tmp, coeffs=coeffs, lower_face=lower_face_landmarks(model, coeffs),
-             lower_face_indices=model.speaker.lower_face_indices,
-             times=output_frame_times(len(coeffs) / args.fps, args.fps), fps=np.float64(args.fps))
+    np.savez(
+        tmp,
+        coeffs=coeffs,
+        lower_face=lower_face_landmarks(model, coeffs),
+        lower_face_indices=model.speaker.lower_face_indices,
+        times=output_frame_times(len(coeffs) / args.fps, args.fps),
+        fps=np.float64(args.fps),
+    )
     os.replace(tmp, args.out)
     print(f"wrote {args.out}: {len(coeffs)} frames at {args.fps} fps")
 

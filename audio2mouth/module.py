@@ -26,7 +26,9 @@ from audio2mouth.metrics import all_metrics
 from audio2mouth.timing import steps_to_frames
 
 
-def masked_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor:
+def masked_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str
+) -> torch.Tensor:
     """Mean L1 or MSE over valid steps; pred/target (B, T, k), mask (B, T) bool."""
     per = F.l1_loss(pred, target, reduction="none") if kind == "l1" else (pred - target) ** 2
     weight = mask.unsqueeze(-1).to(per.dtype)
@@ -54,7 +56,9 @@ class Audio2MouthModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "discriminator", "d_optimizer"])
         self.net = net(in_features=n_features, out_features=n_coeffs)
-        self.disc = discriminator(in_features=n_features, n_coeffs=n_coeffs) if discriminator else None
+        self.disc = (
+            discriminator(in_features=n_features, n_coeffs=n_coeffs) if discriminator else None
+        )
         self.gan_loss = GANLoss(gan_mode) if discriminator else None
         self.opt_factory, self.d_opt_factory = optimizer, d_optimizer
         self.automatic_optimization = self.disc is None
@@ -104,8 +108,10 @@ class Audio2MouthModule(pl.LightningModule):
         self.manual_backward(loss_g)  # gradients of G's loss (D's grads are zeroed next step)
         self.clip_gradients(opt_g, gradient_clip_val=self.hparams.grad_clip)  # keep G stable
         opt_g.step()  # update G only
-        self.log_dict({"train/loss": loss_rec, "train/loss_adv": loss_adv, "train/loss_d": loss_d},
-                      prog_bar=True)
+        self.log_dict(
+            {"train/loss": loss_rec, "train/loss_adv": loss_adv, "train/loss_d": loss_d},
+            prog_bar=True,
+        )
 
     def _evaluate(self, batch: dict[str, torch.Tensor], stage: str) -> None:
         if self.speaker is None:
@@ -117,10 +123,16 @@ class Audio2MouthModule(pl.LightningModule):
         pred = steps_to_frames(pred_steps, batch["step_times"][0].cpu().numpy(), frame_times)
         true = batch["coeffs"][0].cpu().numpy()
         valid = batch["valid"][0].cpu().numpy().astype(bool)
-        metrics = all_metrics(pred, true, valid, sp.pca, sp.lower_face_indices,
-                              batch["transforms"][0].cpu().numpy())
+        metrics = all_metrics(
+            pred, true, valid, sp.pca, sp.lower_face_indices, batch["transforms"][0].cpu().numpy()
+        )
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=1)
-        self.last_eval[stage] = {"frame_times": frame_times, "pred": pred, "true": true, "valid": valid}
+        self.last_eval[stage] = {
+            "frame_times": frame_times,
+            "pred": pred,
+            "true": true,
+            "valid": valid,
+        }
 
     def fit_output_gain(self, stage: str = "val") -> np.ndarray:
         """Per-coefficient least-squares gain in [0, 1] of the last ``stage`` evaluation.

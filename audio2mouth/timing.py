@@ -28,7 +28,9 @@ def frames_to_steps(
     return out, mask & inside
 
 
-def steps_to_frames(values: np.ndarray, step_times: np.ndarray, frame_times: np.ndarray) -> np.ndarray:
+def steps_to_frames(
+    values: np.ndarray, step_times: np.ndarray, frame_times: np.ndarray
+) -> np.ndarray:
     """Feature-rate predictions (T', ...) -> values at the given frame times (T, ...)."""
     return resample_by_time(values, step_times, frame_times)
 

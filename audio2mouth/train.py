@@ -79,12 +79,15 @@ def train(cfg: DictConfig) -> dict:
     timer, best = BatchTimer(), BestWeights("val/mse")
     callbacks = [timer, best]
     if cfg.get("checkpoint", False):  # Lightning checkpoints, for resuming long runs
-        callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor="val/mse"))
+        callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor="val/mse", save_last=True))
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
 
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    # `resume` (set by lipsync-fit after an interruption) is the last.ckpt this same run wrote into its
+    # own directory; it holds hparams that weights-only loading refuses, so it is trusted as our file.
+    resume = cfg.get("resume")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=False if resume else None)
     train_time = time.perf_counter() - t0
     if best.state is not None:
         module.net.load_state_dict(best.state)
@@ -93,26 +96,40 @@ def train(cfg: DictConfig) -> dict:
         datamodule.speaker.output_gain = module.fit_output_gain("val")
     test_metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
 
-    save_bundle(out_dir, cfg.model.net, cfg.data.features, module.net, datamodule.speaker,
-                str(cfg.model.name))
+    save_bundle(
+        out_dir,
+        cfg.model.net,
+        cfg.data.features,
+        module.net,
+        datamodule.speaker,
+        str(cfg.model.name),
+    )
     speed = time_inference(module.net, datamodule.features, repeats=3)
     ev = module.last_eval["test"]
     tmp = out_dir / "test_predictions.tmp.npz"
-    np.savez(tmp, **ev, pca_mean=datamodule.speaker.pca.mean,
-             pca_components=datamodule.speaker.pca.components,
-             lower_face=datamodule.speaker.lower_face_indices)
+    np.savez(
+        tmp,
+        **ev,
+        pca_mean=datamodule.speaker.pca.mean,
+        pca_components=datamodule.speaker.pca.components,
+        lower_face=datamodule.speaker.lower_face_indices,
+    )
     os.replace(tmp, out_dir / "test_predictions.npz")
     true = ev["true"][ev["valid"]]
     results = {
-        "model": str(cfg.model.name), "seed": int(cfg.seed),
+        "model": str(cfg.model.name),
+        "seed": int(cfg.seed),
         "cache": str(datamodule.cache_path),
         "test": {k.split("/", 1)[1]: float(v) for k, v in test_metrics.items()},
         "target_variance": float(true.var(0).mean()) if len(true) else float("nan"),
-        "best_val_mse": best.best, "output_gain": datamodule.speaker.gain().tolist(),
+        "best_val_mse": best.best,
+        "output_gain": datamodule.speaker.gain().tolist(),
         "train_batch_s": float(np.median(timer.times)) if timer.times else float("nan"),
         "train_batches": len(timer.times),
-        "train_total_s": train_time, "epochs": int(trainer.current_epoch),
-        "threads": torch.get_num_threads(), **speed,
+        "train_total_s": train_time,
+        "epochs": int(trainer.current_epoch),
+        "threads": torch.get_num_threads(),
+        **speed,
     }
     _write_json(out_dir / "results.json", results)
     return results

@@ -38,7 +38,10 @@ def nets_from_configs(k: int) -> dict[str, tuple[torch.nn.Module, AudioFeatures]
         for name in MODELS:
             cfg = compose("audio2mouth_train", overrides=[f"model={name}"])
             feats = instantiate(cfg.data.features)
-            out[name] = (instantiate(cfg.model.net)(in_features=feats.n_features, out_features=k), feats)
+            out[name] = (
+                instantiate(cfg.model.net)(in_features=feats.n_features, out_features=k),
+                feats,
+            )
     return out
 
 
@@ -73,8 +76,10 @@ def main() -> None:
     nets = nets_from_runs(args.runs) if args.runs else nets_from_configs(args.k)
     rng = np.random.default_rng(0)
     audio = (0.1 * rng.standard_normal(int(args.seconds * AUDIO_RATE))).astype(np.float32)
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, audio {args.seconds:.0f} s, best of {args.repeats}")
+    print(
+        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, audio {args.seconds:.0f} s, best of {args.repeats}"
+    )
     print("| model | params | threads | model only (ms) | features + model (ms) | load (1/5 min) |")
     print("|---|---|---|---|---|---|")
     for threads in args.threads:
@@ -87,11 +92,14 @@ def main() -> None:
                 model_s = best_time(lambda net=net, x=x: net(x), args.repeats)
                 total_s = best_time(
                     lambda net=net, feats=feats: net(torch.from_numpy(feats(audio))[None]),
-                    args.repeats)
+                    args.repeats,
+                )
             params = sum(p.numel() for p in net.parameters())
             load = os.getloadavg()
-            print(f"| {name} | {params} | {threads} | {1000 * model_s:.1f} | {1000 * total_s:.1f} "
-                  f"| {load[0]:.2f} / {load[1]:.2f} |")
+            print(
+                f"| {name} | {params} | {threads} | {1000 * model_s:.1f} | {1000 * total_s:.1f} "
+                f"| {load[0]:.2f} / {load[1]:.2f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,10 @@ class DelayedLSTM(nn.Module):
             raise ValueError("delay must be >= 0")
         self.delay = int(delay)
         self.lstm = nn.LSTM(
-            in_features, hidden, num_layers=layers, batch_first=True,
+            in_features,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
             dropout=dropout if layers > 1 else 0.0,
         )
         self.head = nn.Linear(hidden, out_features)
@@ -52,12 +55,20 @@ class BiLSTM(nn.Module):
     """Features (B, T, d) -> coefficients (B, T, k); sees the whole sequence both ways."""
 
     def __init__(
-        self, in_features: int, out_features: int, hidden: int = 128, layers: int = 1,
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: int = 128,
+        layers: int = 1,
         dropout: float = 0.0,
     ):
         super().__init__()
         self.lstm = nn.LSTM(
-            in_features, hidden, num_layers=layers, batch_first=True, bidirectional=True,
+            in_features,
+            hidden,
+            num_layers=layers,
+            batch_first=True,
+            bidirectional=True,
             dropout=dropout if layers > 1 else 0.0,
         )
         self.head = nn.Linear(2 * hidden, out_features)

@@ -64,9 +64,15 @@ def write_fake_cache(root: Path, seconds: float = 40.0, fps: float = 25.0, seed:
     pca = LowerFacePCA.fit(shapes, n_components=4)
     transforms = np.tile(np.array([[0.02, 0, -2.0], [0, 0.02, -2.0]]), (n, 1, 1))
     landmarks = np.full((n, 68, 2), 100.0, np.float32)
-    np.savez(root / "landmarks.npz", timestamps=times, landmarks=landmarks, valid=np.ones(n, bool),
-             transforms=transforms, reference=np.zeros((68, 2), np.float32),
-             crop_boxes=np.tile([100.0, 100.0, 80.0], (n, 1)).astype(np.float32))
+    np.savez(
+        root / "landmarks.npz",
+        timestamps=times,
+        landmarks=landmarks,
+        valid=np.ones(n, bool),
+        transforms=transforms,
+        reference=np.zeros((68, 2), np.float32),
+        crop_boxes=np.tile([100.0, 100.0, 80.0], (n, 1)).astype(np.float32),
+    )
     pca.save(root / "pca.npz", coeffs=pca.encode(shapes), lower_face=LOWER_FACE, shapes=shapes)
     np.save(root / "audio_16k.npy", audio)
     meta = {"format_version": 1, "speaker": "fake", "fps": fps, "n_frames": n, "crop_size": 32}
@@ -82,9 +88,14 @@ def fake_cache(tmp_path_factory) -> Path:
 def _compose_train(overrides: list[str], out_dir: Path):
     """The real training config, shrunk by ``overrides``, writing to ``out_dir``."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("audio2mouth_train", overrides=[
-            f"paths.output_dir={out_dir}", "trainer.enable_progress_bar=false", *overrides,
-        ])
+        cfg = compose(
+            "audio2mouth_train",
+            overrides=[
+                f"paths.output_dir={out_dir}",
+                "trainer.enable_progress_bar=false",
+                *overrides,
+            ],
+        )
     return cfg
 
 

@@ -18,10 +18,19 @@ REPO = Path(__file__).resolve().parents[2]
 def test_tiny_sweep_then_tables(fake_cache: Path, tmp_path: Path):
     sweep = tmp_path / "multirun"
     cmd = [
-        sys.executable, "-m", "audio2mouth.train", "-m", "experiment=compare",
-        "speaker=fake", f"paths.cache_dir={fake_cache.parent}", f"hydra.sweep.dir={sweep}",
-        "model=tcn,bilstm", "seed=0,1",
-        "+trainer.fast_dev_run=true", "trainer.enable_progress_bar=false", "data.batch_size=4",
+        sys.executable,
+        "-m",
+        "audio2mouth.train",
+        "-m",
+        "experiment=compare",
+        "speaker=fake",
+        f"paths.cache_dir={fake_cache.parent}",
+        f"hydra.sweep.dir={sweep}",
+        "model=tcn,bilstm",
+        "seed=0,1",
+        "+trainer.fast_dev_run=true",
+        "trainer.enable_progress_bar=false",
+        "data.batch_size=4",
     ]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -37,17 +46,30 @@ def test_tiny_sweep_then_tables(fake_cache: Path, tmp_path: Path):
     assert all(r[1] == "2" and "±" in r[2] for r in rows[1:])
     assert "total train (min)" in md["table2"]
 
-    cli = subprocess.run([sys.executable, "-m", "audio2mouth.compare", str(sweep)],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [sys.executable, "-m", "audio2mouth.compare", str(sweep)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 0 and "Table I" in cli.stdout
 
 
 def test_tables_are_mean_and_std_over_seeds():
-    runs = {"tcn": [
-        {"seed": s, "test": {"mse": m, "mae": 0.1, "int_mse": 0.01}, "train_batch_s": 0.1,
-         "train_total_s": 60.0, "infer_model_s": 0.01, "infer_total_s": 0.02}
-        for s, m in ((0, 1.0), (1, 3.0))
-    ]}
+    runs = {
+        "tcn": [
+            {
+                "seed": s,
+                "test": {"mse": m, "mae": 0.1, "int_mse": 0.01},
+                "train_batch_s": 0.1,
+                "train_total_s": 60.0,
+                "infer_model_s": 0.01,
+                "infer_total_s": 0.02,
+            }
+            for s, m in ((0, 1.0), (1, 3.0))
+        ]
+    }
     t1, t2 = build_tables(runs)
     assert t1[1][2] == "2.00000 ± 1.41421"  # sample std over seeds
     assert t2[1][3] == "1.00 ± 0.00"  # 60 s -> 1 min
@@ -55,6 +77,11 @@ def test_tables_are_mean_and_std_over_seeds():
 
 
 def test_compare_command_gives_a_one_line_error(tmp_path: Path):
-    proc = subprocess.run([sys.executable, "-m", "audio2mouth.compare", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "audio2mouth.compare", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: no results.json")

@@ -19,13 +19,23 @@ from audio2mouth.train import train
 
 
 @pytest.mark.slow
-def test_adversarial_tcn_learns_the_synthetic_mapping(fake_cache: Path, tmp_path: Path,
-                                                      compose_train):
-    cfg = compose_train([
-        "model=adv_tcn", "speaker=fake", f"paths.cache_dir={fake_cache.parent}",
-        "model.net.channels=16", "model.discriminator.channels=16", "trainer.max_epochs=8",
-        "data.stride_s=0.2", "logger=csv", "threads=1",
-    ], tmp_path)
+def test_adversarial_tcn_learns_the_synthetic_mapping(
+    fake_cache: Path, tmp_path: Path, compose_train
+):
+    cfg = compose_train(
+        [
+            "model=adv_tcn",
+            "speaker=fake",
+            f"paths.cache_dir={fake_cache.parent}",
+            "model.net.channels=16",
+            "model.discriminator.channels=16",
+            "trainer.max_epochs=8",
+            "data.stride_s=0.2",
+            "logger=csv",
+            "threads=1",
+        ],
+        tmp_path,
+    )
     results = train(cfg)
     # well below the variance of the targets, i.e. far better than predicting the mean
     assert results["test"]["mse"] < 0.25 * results["target_variance"], results
@@ -36,6 +46,8 @@ def test_adversarial_tcn_learns_the_synthetic_mapping(fake_cache: Path, tmp_path
         train_opening = mouth_opening_from_shapes(data["shapes"], data["lower_face"])
     # the network itself (silence gate off) must close the mouth and keep it still
     silent = predict(run, np.zeros(3 * 16000, np.float32), 25.0, silence_db=None)
-    opening = mouth_opening_from_shapes(lower_face_landmarks(run, silent), run.speaker.lower_face_indices)
-    assert opening[10:-10].max() < np.quantile(train_opening, 0.2), opening.max()
+    shapes = lower_face_landmarks(run, silent)
+    opening = mouth_opening_from_shapes(shapes, run.speaker.lower_face_indices)
+    # closed: within 5 % of the training range from fully shut (input noise blurs the edge)
+    assert opening[10:-10].max() < 0.05 * train_opening.max(), opening.max()
     assert opening[10:-10].std() < 0.01 * (train_opening.std() + 1e-9) + 1e-4

@@ -18,10 +18,18 @@ from audio2mouth.train import train
 from landmarks.errors import LipsyncError
 
 TINY = {
-    "adv_tcn": ["model.net.channels=8", "model.net.dilations=[1,2]",
-                "model.discriminator.channels=8", "model.discriminator.dilations=[1,2]"],
-    "tcn": ["model.net.channels=8", "model.net.dilations=[1,2]",
-            "model.net.causal=true", "model.net.lookahead=3"],
+    "adv_tcn": [
+        "model.net.channels=8",
+        "model.net.dilations=[1,2]",
+        "model.discriminator.channels=8",
+        "model.discriminator.dilations=[1,2]",
+    ],
+    "tcn": [
+        "model.net.channels=8",
+        "model.net.dilations=[1,2]",
+        "model.net.causal=true",
+        "model.net.lookahead=3",
+    ],
     "lstm": ["model.net.hidden=8"],
     "bilstm": ["model.net.hidden=8"],
 }
@@ -30,12 +38,22 @@ TINY = {
 @pytest.fixture
 def shrunk(compose_train):
     """Compose the real config for ``model`` on a cache, tiny and fast_dev_run."""
+
     def make(model: str, cache: Path, out: Path, extra: list[str] = ()):
-        return compose_train([
-            f"model={model}", f"speaker={cache.name.split('-')[0]}",
-            f"paths.cache_dir={cache.parent}",
-            "data.batch_size=4", "+trainer.fast_dev_run=true", "logger=csv", *TINY[model], *extra,
-        ], out)
+        return compose_train(
+            [
+                f"model={model}",
+                f"speaker={cache.name.split('-')[0]}",
+                f"paths.cache_dir={cache.parent}",
+                "data.batch_size=4",
+                "+trainer.fast_dev_run=true",
+                "logger=csv",
+                *TINY[model],
+                *extra,
+            ],
+            out,
+        )
+
     return make
 
 

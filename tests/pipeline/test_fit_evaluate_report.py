@@ -85,3 +85,15 @@ def test_interrupted_renderer_training_resumes_from_its_last_checkpoint(sample_b
     out = capsys.readouterr().out
     assert "audio2mouth: reusing" in out and "renderer: resuming from" in out
     assert SpeakerBundle.open(bundle).renderer.crop_size == 128
+
+
+def test_interrupted_audio2mouth_training_resumes(sample_bundle, sample_dir, fit_tiny, tmp_path, capsys):
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(sample_bundle, bundle)
+    assert (bundle / "work" / "audio2mouth" / "checkpoints" / "last.ckpt").exists()
+    (bundle / "work" / "audio2mouth" / "results.json").unlink()  # killed during this stage
+    fit_tiny(sample_dir / "sample_anchor.mp4", bundle, sample_bundle.parent / "cache", "sample")
+    assert "audio2mouth: resuming from" in capsys.readouterr().out
+    assert SpeakerBundle.open(bundle).audio2mouth.speaker.pca.n_components >= 1
