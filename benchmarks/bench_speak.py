@@ -88,8 +88,9 @@ def main() -> None:
           + f"{'(features)':>12}{'wall s':>9}{'RTF':>7}{'peak MB':>9}{'speak +MB':>11}")
     for seconds, r in runs:
         t = r["timings"]
-        print(f"{seconds:>8.0f}{r['frames']:>8}" + "".join(f"{t.get(s, 0):>12.2f}" for s in stages)
-              + f"{r['features_s']:>12.2f}{r['wall_s']:>9.1f}{r['wall_s'] / seconds:>7.2f}{r['peak_rss_mb']:>9.0f}{r['speak_rss_mb']:>11.0f}")
+        stage_cols = "".join(f"{t.get(s, 0):>12.2f}" for s in stages)
+        print(f"{seconds:>8.0f}{r['frames']:>8}{stage_cols}{r['features_s']:>12.2f}{r['wall_s']:>9.1f}"
+              f"{r['wall_s'] / seconds:>7.2f}{r['peak_rss_mb']:>9.0f}{r['speak_rss_mb']:>11.0f}")
     print("stage columns are seconds; (features) is the feature extraction alone, included in audio2mouth; "
           "RTF = wall / audio seconds;\npeak MB = the process's peak RSS (libraries and models included); "
           "speak +MB = highest RSS during speak minus RSS just before it (sampled every 50 ms)")

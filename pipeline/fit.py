@@ -16,10 +16,10 @@ import shutil
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from landmarks.cache import SpeakerCache
-from landmarks.errors import LipsyncError, exit_on_user_error
+from landmarks.errors import exit_on_user_error
 from landmarks.prepare import ensure_writable, prepare, required
 from pipeline.bundle import SpeakerBundle, write_manifest
 from pipeline.stages import compose_stage
