@@ -13,14 +13,19 @@ from landmarks.media import AUDIO_RATE
 from landmarks.timebase import frame_timestamps
 
 
+def frame_rms(audio: np.ndarray, fps: float, n_frames: int, window_s: float = 0.04,
+              rate: int = AUDIO_RATE) -> np.ndarray:
+    """(T,) RMS of the ``window_s`` of audio centred on each frame's timestamp (linear, full scale 1)."""
+    half = int(window_s * rate / 2)
+    power = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
+    centre = np.clip(np.rint(frame_timestamps(n_frames, fps) * rate).astype(int), 0, len(audio))
+    lo, hi = np.clip(centre - half, 0, len(audio)), np.clip(centre + half, 0, len(audio))
+    return np.sqrt((power[hi] - power[lo]) / np.maximum(hi - lo, 1))
+
+
 def frame_energy_db(audio: np.ndarray, fps: float, n_frames: int, window_s: float = 0.04) -> np.ndarray:
     """(T,) RMS level in dBFS of the ``window_s`` of 16 kHz audio centred on each frame's timestamp."""
-    half = int(window_s * AUDIO_RATE / 2)
-    power = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
-    centre = np.rint(frame_timestamps(n_frames, fps) * AUDIO_RATE).astype(int)
-    lo, hi = np.clip(centre - half, 0, len(audio)), np.clip(centre + half, 0, len(audio))
-    mean_power = (power[hi] - power[lo]) / np.maximum(hi - lo, 1)
-    return 10 * np.log10(mean_power + 1e-12)
+    return 10 * np.log10(frame_rms(audio, fps, n_frames, window_s) ** 2 + 1e-12)
 
 
 def relative_opening(landmarks: np.ndarray) -> np.ndarray:

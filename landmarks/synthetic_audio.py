@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from landmarks.timebase import frame_timestamps
+from landmarks.sync import frame_rms
 
 VOWELS = [(730, 1090), (270, 2290), (530, 1840), (570, 840), (300, 870)]  # (F1, F2) Hz
 
@@ -60,12 +60,7 @@ def mouth_opening_from_audio(audio: np.ndarray, fps: float, n_frames: int, rate:
     95th percentile over speech, clipped, and smoothed by a zero-phase Gaussian of
     one frame, so the mouth follows loudness without jitter.
     """
-    times = frame_timestamps(n_frames, fps)
-    half = int(0.02 * rate)
-    power = np.concatenate([[0.0], np.cumsum(audio.astype(np.float64) ** 2)])
-    centre = np.clip(np.rint(times * rate).astype(int), 0, len(audio))
-    lo, hi = np.clip(centre - half, 0, len(audio)), np.clip(centre + half, 0, len(audio))
-    rms = np.sqrt((power[hi] - power[lo]) / np.maximum(hi - lo, 1))
+    rms = frame_rms(audio, fps, n_frames, window_s=0.04, rate=rate)
     loud = rms[rms > 0.01]
     scale = np.percentile(loud, 95) if len(loud) else 1.0
     opening = np.clip(rms / scale, 0, 1)
