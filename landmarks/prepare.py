@@ -62,15 +62,19 @@ def cache_key(video_sha: str, audio_sha: str | None, cfg: DictConfig) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def load_speech(video: Path, audio: Path | None, n_frames: int, fps: float) -> tuple[np.ndarray, float]:
+def load_speech(video: Path, audio: Path | None, n_frames: int, fps: float,
+                has_audio: bool = True) -> tuple[np.ndarray, float]:
     """16 kHz mono audio aligned with frame 0 and padded/trimmed to the video's length.
 
-    Returns (samples (N,) float32, original duration in seconds).
+    A video without audio (allowed only for clips that supply head pose, not
+    speech) gets silence. Returns (samples (N,) float32, original duration in seconds).
     """
     if audio is not None:
         samples = load_audio(audio)
-    else:
+    elif has_audio:
         samples = load_audio(video, start_at_s=video_start_time(video))
+    else:
+        samples = np.zeros(0, np.float32)
     original = len(samples) / AUDIO_RATE
     target = int(round(n_frames / fps * AUDIO_RATE))
     samples = np.pad(samples, (0, max(0, target - len(samples))))[:target]
@@ -136,7 +140,7 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
     audio = Path(cfg.audio).expanduser() if cfg.get("audio") else None
     cache_root = Path(cfg.paths.cache_dir).expanduser()
     info = probe_video(video)
-    if audio is None and not info.has_audio:
+    if audio is None and not info.has_audio and cfg.get("require_audio", True):
         raise LipsyncError(f"{video} has no audio track; pass the speech as audio=PATH")
     if audio is not None and not audio.exists():
         raise LipsyncError(f"file not found: {audio}")
@@ -164,7 +168,7 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
             raise LipsyncError(f"no face found in any of the {n} frames of {video}")
         fps = float(n / (first.timestamps[-1] + 1.0 / info.fps)) if n > 1 else info.fps
         fps = info.fps if abs(fps - info.fps) / info.fps < 0.01 else fps  # keep 29.97 exact
-        samples, audio_s = load_speech(video, audio, n, fps)
+        samples, audio_s = load_speech(video, audio, n, fps, info.has_audio)
         out = scratch / "cache"
         out.mkdir()
         np.save(out / "audio_16k.npy", samples)

@@ -17,27 +17,18 @@ from pathlib import Path
 import cv2
 import hydra
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from landmarks.cache import SpeakerCache
 from landmarks.crop import extract_crop
 from landmarks.detect import DetectParams, FaceTracker
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.media import AUDIO_RATE, iter_frames
-from landmarks.prepare import ensure_writable, prepare, required
+from landmarks.prepare import ensure_writable, required
 from pipeline import metrics as m
 from pipeline.bundle import SpeakerBundle
 from pipeline.speak import Template, speak
-from pipeline.template import segment_range
-
-
-def prepare_clip(cfg: DictConfig, bundle: SpeakerBundle) -> SpeakerCache:
-    prep = OmegaConf.create({
-        "speaker": f"{bundle.speaker}_eval", "video": str(cfg.clip), "audio": cfg.get("audio"),
-        "force": False, "paths": {"cache_dir": cfg.paths.cache_dir}, "landmarks": cfg.landmarks,
-        "face_map": bundle.manifest["face_map"],
-    })
-    return SpeakerCache(prepare(prep))
+from pipeline.template import prepare_with_bundle_settings, segment_range
 
 
 def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int) -> dict:
@@ -85,7 +76,8 @@ def evaluate(cfg: DictConfig) -> dict:
     clip = Path(required(cfg, "clip")).expanduser()
     out = Path(required(cfg, "out")).expanduser()
     ensure_writable(out.parent)
-    cache = prepare_clip(cfg, bundle)
+    cache = prepare_with_bundle_settings(cfg, bundle.manifest["face_map"], f"{bundle.speaker}_eval", clip,
+                                         cfg.get("audio"))
     first, last = segment_range(cache, float(cfg.clip_start_s), cfg.clip_duration_s)
     a0 = int(round(cache.timestamps[first] * AUDIO_RATE))
     a1 = int(round((cache.timestamps[last] + 1 / cache.fps) * AUDIO_RATE))

@@ -80,17 +80,21 @@ def train_renderer(cache: Path, work: Path, crop_size: int, overrides: list[str]
     return run_dir
 
 
-def _copy_tree(src: Path, dst: Path, names: list[str] | None = None) -> None:
-    """Copy files (hard links when on the same file system: templates can be large)."""
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard link when on the same file system (templates can be large), else copy."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _copy_files(src: Path, dst: Path, names: list[str] | None = None) -> None:
+    """Put the files of ``src`` (only ``names`` if given) into ``dst``."""
     dst.mkdir(parents=True, exist_ok=True)
     for item in sorted(src.iterdir()):
         if item.is_file() and (names is None or item.name in names):
-            target = dst / item.name
-            target.unlink(missing_ok=True)
-            try:
-                os.link(item, target)
-            except OSError:
-                shutil.copy2(item, target)
+            _link_or_copy(item, dst / item.name)
 
 
 def assemble(out: Path, cache: SpeakerCache, model_dir: Path, renderer_dir: Path, video: Path) -> Path:
@@ -98,13 +102,11 @@ def assemble(out: Path, cache: SpeakerCache, model_dir: Path, renderer_dir: Path
     (out / "bundle.json").unlink(missing_ok=True)  # incomplete until the manifest is rewritten
     for part in ("audio2mouth", "renderer", "template"):
         shutil.rmtree(out / part, ignore_errors=True)
-    _copy_tree(model_dir, out / "audio2mouth")
-    _copy_tree(renderer_dir, out / "renderer", ["renderer.pt", "renderer.yaml", "metrics.json"])
-    _copy_tree(cache.root, out / "template")
+    _copy_files(model_dir, out / "audio2mouth")
+    _copy_files(renderer_dir, out / "renderer", ["renderer.pt", "renderer.yaml", "metrics.json"])
+    _copy_files(cache.root, out / "template")
     template_name = "template" + video.suffix.lower()
-    _copy_tree(video.parent, out / "template", [video.name])
-    if video.name != template_name:
-        os.replace(out / "template" / video.name, out / "template" / template_name)
+    _link_or_copy(video, out / "template" / template_name)
     a2m = json.loads((model_dir.parent / "results.json").read_text())
     rend = json.loads((renderer_dir / "metrics.json").read_text())
     write_manifest(out, {

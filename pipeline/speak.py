@@ -28,7 +28,7 @@ from landmarks.media import AUDIO_RATE, load_audio
 from landmarks.prepare import ensure_writable, required
 from landmarks.timebase import n_frames_for_duration
 from pipeline.bundle import SpeakerBundle
-from pipeline.template import FrameStore, bounce_indices, segment_range
+from pipeline.template import FrameStore, bounce_indices, prepare_with_bundle_settings, segment_range
 
 
 @dataclass
@@ -160,26 +160,15 @@ def check_output(path: Path) -> Path:
 
 
 def load_template(cfg: DictConfig, bundle: SpeakerBundle) -> Template | None:
-    """Prepare the clip given as ``template=`` with the bundle's face-map settings (cached)."""
+    """Prepare the clip given as ``template=`` with the bundle's face-map settings (cached).
+
+    Its audio is not needed: the template supplies head pose and background only.
+    """
     if not cfg.get("template"):
         return None
-    from omegaconf import OmegaConf
-
-    from landmarks.prepare import prepare
-
     video = Path(cfg.template).expanduser()
-    prep = OmegaConf.create({
-        "speaker": f"{bundle.speaker}_template", "video": str(video), "audio": None, "force": False,
-        "paths": {"cache_dir": cfg.paths.cache_dir}, "landmarks": cfg.landmarks,
-        "face_map": bundle.manifest["face_map"],
-    })
-    try:
-        cache = SpeakerCache(prepare(prep))
-    except LipsyncError as err:
-        if "no audio track" not in str(err):
-            raise
-        raise LipsyncError(f"template {video} has no audio track; the template needs one only for "
-                           "preparation, re-mux any audio into it") from err
+    cache = prepare_with_bundle_settings(cfg, bundle.manifest["face_map"], f"{bundle.speaker}_template", video,
+                                         require_audio=False)
     return Template(cache, video)
 
 

@@ -12,10 +12,27 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
 from landmarks.media import iter_frames
+from landmarks.prepare import prepare
+
+
+def prepare_with_bundle_settings(cfg: DictConfig, face_map: dict, name: str, video: Path,
+                                 audio: str | None = None, require_audio: bool = True) -> SpeakerCache:
+    """Prepare (or reuse) a clip of the bundle's anchor with the bundle's face-map parameters.
+
+    ``cfg`` supplies ``paths.cache_dir`` and the ``landmarks`` settings; ``name``
+    names the cache (``<speaker>_template``, ``<speaker>_eval``) so the stage
+    trainers' ``<speaker>-*`` globs never pick it up.
+    """
+    prep = OmegaConf.create({
+        "speaker": name, "video": str(video), "audio": audio, "force": False, "require_audio": require_audio,
+        "paths": {"cache_dir": cfg.paths.cache_dir}, "landmarks": cfg.landmarks, "face_map": face_map,
+    })
+    return SpeakerCache(prepare(prep))
 
 
 def bounce_indices(n_out: int, first: int, last: int) -> np.ndarray:

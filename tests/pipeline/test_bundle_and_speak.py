@@ -130,3 +130,19 @@ def test_command_line_error_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: not a speaker bundle")
     assert "Traceback" not in result.stderr
+
+
+def test_speak_with_another_template_clip_without_audio(sample_bundle, sample_dir, tmp_path, compose_app):
+    from landmarks.media import iter_frames
+
+    template = tmp_path / "take2.mp4"
+    with Mp4Writer(template, 25, (256, 256), None) as writer:  # a silent take: pose and background only
+        for i, (_, rgb) in enumerate(iter_frames(sample_dir / "sample_anchor.mp4")):
+            if i >= 60:
+                break
+            writer.write(rgb)
+    out = tmp_path / "templated.mp4"
+    cfg = compose_app("speak", bundle=sample_bundle, audio=tone_file(tmp_path / "s.mp4", 1.5), out=out,
+                      template=template, **{"paths.cache_dir": tmp_path / "cache"})
+    result = run(cfg)
+    assert streams(out)[0] == result.n_frames == 38
