@@ -4,7 +4,8 @@
 config.yaml    the generator's Hydra config, the feature config, sizes, version
 weights.pt     generator ``state_dict`` only (tensors; loaded weights_only=True)
 stats.npz      feature mean/std, target mean/std, rest (closed-mouth) coeffs, fps
-pca.npz        LowerFacePCA arrays + lower_face indices (P,) + reference (68, 2)
+pca.npz        LowerFacePCA arrays (speech part) + lower_face indices (P,) + reference (68, 2)
+               + the pose model's pose_* arrays (landmarks/pose.py)
 =============  ===============================================================
 
 Nothing here is a pickle: YAML, plain arrays and a tensor-only state dict, and
@@ -28,8 +29,9 @@ from audio2mouth.datamodule import SpeakerData
 from audio2mouth.features import AudioFeatures, Normalizer, load_stats, save_stats
 from landmarks.errors import LipsyncError
 from landmarks.pca import LowerFacePCA
+from landmarks.pose import PoseModel
 
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: speech-part PCA + pose model
 SAFE_PREFIX = "audio2mouth.components."
 
 
@@ -68,8 +70,9 @@ def save_bundle(
         fps=np.float64(speaker.fps),
         output_gain=speaker.gain(),
     )
+    pose = speaker.pose or PoseModel.identity(len(speaker.lower_face_indices))
     speaker.pca.save(
-        tmp / "pca.npz", lower_face=speaker.lower_face_indices, reference=speaker.reference
+        tmp / "pca.npz", lower_face=speaker.lower_face_indices, reference=speaker.reference, **pose.arrays()
     )
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
@@ -126,5 +129,6 @@ def load_bundle(path: str | Path) -> Audio2MouthModel:
         rest_coeffs=stats["rest_coeffs"],
         fps=float(stats["fps"]),
         output_gain=stats["output_gain"],
+        pose=PoseModel.from_arrays(pca_arrays, len(pca_arrays["lower_face"])),
     )
     return Audio2MouthModel(str(cfg.name), net, AudioFeatures(**feats_cfg), speaker)

@@ -27,19 +27,24 @@ import numpy as np
 from audio2mouth.metrics import mouth_opening_from_shapes
 from landmarks.errors import LipsyncError, exit_on_user_error
 
-ORDER = ["lstm", "bilstm", "tcn", "adv_tcn"]
+ORDER = ["lstm", "bilstm", "tcn", "adv_tcn", "visemes", "viseme_tcn"]
 LABELS = {
     "lstm": "time-delayed LSTM",
     "bilstm": "Bi-LSTM",
     "tcn": "non-causal TCN",
     "adv_tcn": "adversarial TCN",
+    "visemes": "viseme blend",
+    "viseme_tcn": "viseme blend + TCN residual",
 }
+# (key in results["test"] or at the top level of results.json, column label, format)
 TABLE1 = [
     ("mse", "MSE", "{:.5f}"),
     ("mae", "MAE", "{:.4f}"),
     ("int_mse", "Int-MSE", "{:.5f}"),
+    ("mse_over_mean_predictor", "MSE / mean-predictor MSE", "{:.3f}"),
     ("lmk_rmse_px", "landmark RMSE (px)", "{:.3f}"),
     ("mouth_corr", "mouth-opening r", "{:.3f}"),
+    ("mouth_std_ratio", "opening std ratio", "{:.2f}"),
 ]
 TABLE2 = [
     ("train_batch_s", "train batch (s)", 1.0, "{:.4f}"),
@@ -51,14 +56,33 @@ TABLE2 = [
 
 def collect(root: str | Path) -> dict[str, list[dict]]:
     """Runs below ``root`` grouped by model name, each with its directory under ``dir``."""
-    runs: dict[str, list[dict]] = {}
+    results = []
     for path in sorted(Path(root).rglob("results.json")):
         result = json.loads(path.read_text())
         result["dir"] = str(path.parent)
-        runs.setdefault(result["model"], []).append(result)
-    if not runs:
+        results.append(result)
+    if not results:
         raise LipsyncError(f"no results.json below {root} (did the runs finish?)")
-    return dict(sorted(runs.items(), key=lambda kv: ORDER.index(kv[0]) if kv[0] in ORDER else 99))
+    # a sweep over features too (the feature table): one row per model and feature kind
+    several = len({r.get("features") for r in results}) > 1
+    runs: dict[str, list[dict]] = {}
+    for r in results:
+        runs.setdefault(f"{r['model']} [{r.get('features')}]" if several else r["model"], []).append(r)
+
+    def order(name: str) -> tuple[int, str]:
+        model = name.split(" [")[0]
+        return (ORDER.index(model) if model in ORDER else 99, name)
+
+    return dict(sorted(runs.items(), key=lambda kv: order(kv[0])))
+
+
+def _label(name: str) -> str:
+    model, _, rest = name.partition(" [")
+    return LABELS.get(model, model) + (f" [{rest}" if rest else "")
+
+
+def _value(run: dict, key: str) -> float:
+    return float(run["test"].get(key, run.get(key, np.nan)))
 
 
 def _mean_std(values: list[float], fmt: str) -> str:
@@ -71,11 +95,8 @@ def build_tables(runs: dict[str, list[dict]]) -> tuple[list[list[str]], list[lis
     t1 = [["model", "seeds"] + [label for _, label, _ in TABLE1]]
     t2 = [["model", "seeds"] + [label for _, label, _, _ in TABLE2]]
     for model, rs in runs.items():
-        name = LABELS.get(model, model)
-        t1.append(
-            [name, str(len(rs))]
-            + [_mean_std([r["test"].get(key, np.nan) for r in rs], fmt) for key, _, fmt in TABLE1]
-        )
+        name = _label(model)
+        t1.append([name, str(len(rs))] + [_mean_std([_value(r, key) for r in rs], fmt) for key, _, fmt in TABLE1])
         t2.append(
             [name, str(len(rs))]
             + [_mean_std([r[key] * scale for r in rs], fmt) for key, _, scale, fmt in TABLE2]
@@ -117,14 +138,15 @@ def plot_mouth(runs: dict[str, list[dict]], path: Path) -> None:
         with np.load(Path(run["dir"]) / "test_predictions.npz", allow_pickle=False) as d:
             basis, mean, idx = d["pca_components"], d["pca_mean"], d["lower_face"]
             p = d["lower_face"].size
+            pose = d["pose_offsets"] if "pose_offsets" in d.files else 0.0  # speak adds the frame's pose part
             opening = {
-                k: mouth_opening_from_shapes((d[k] @ basis + mean).reshape(-1, p, 2), idx)
+                k: mouth_opening_from_shapes((d[k] @ basis + mean).reshape(-1, p, 2) + pose, idx)
                 for k in ("true", "pred")
             }
             t = d["frame_times"]
         ax.plot(t, opening["true"], color="k", lw=1.2, label="ground truth")
         ax.plot(t, opening["pred"], color="tab:red", lw=1.0, label="predicted")
-        ax.set_title(f"{LABELS.get(model, model)} (seed {run['seed']})", fontsize=9)
+        ax.set_title(f"{_label(model)} (seed {run['seed']})", fontsize=9)
         ax.set_ylabel("mouth opening")
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].legend(loc="upper right", fontsize=8)

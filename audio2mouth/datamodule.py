@@ -6,6 +6,12 @@ the train block only, so overlapping windows never straddle two splits. Val and
 test are evaluated on their whole block as one sequence at the video frame
 rate (batch size 1), which is what the metrics and the paper's tables mean.
 Normalization statistics are fitted on the train block only.
+
+Targets are the PCA coefficients of the lower face's speech part (the pose part
+comes from the template frame at speak time, see landmarks/pose.py). With
+``augment`` enabled the train block is also used as augmented copies
+(audio2mouth/augment.py), their phones and targets re-timed with the audio;
+windows never cross from one copy to another.
 """
 
 from __future__ import annotations
@@ -18,12 +24,14 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from audio2mouth.augment import augmentations
 from audio2mouth.features import AudioFeatures, Normalizer
 from audio2mouth.metrics import mouth_opening_from_shapes
 from audio2mouth.timing import frames_to_steps
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
 from landmarks.pca import LowerFacePCA
+from landmarks.pose import PoseModel
 
 
 def resolve_cache(path: str | Path) -> Path:
@@ -49,6 +57,7 @@ class SpeakerData:
     reference: np.ndarray  # (68, 2) canonical mean face
     rest_coeffs: np.ndarray  # (k,) closed mouth: mean of the 10 % least open train frames
     fps: float
+    pose: PoseModel | None = None  # pose part of the lower face from the upper face (None: no split)
     # (k,) per-coefficient shrinkage of normalized outputs toward the train mean, fitted on
     # the val block (see ``fit_output_gain``); ones = no calibration
     output_gain: np.ndarray | None = None
@@ -103,6 +112,7 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         test_frac: float = 0.2,
         min_valid: float = 0.9,
         num_workers: int = 0,
+        augment: dict | None = None,
     ):
         super().__init__()
         if not (val_frac > 0 and test_frac > 0 and val_frac + test_frac <= 0.9):
@@ -112,6 +122,7 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         self.window_s, self.stride_s = float(window_s), float(stride_s)
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         self.val_frac, self.test_frac, self.min_valid = val_frac, test_frac, min_valid
+        self.augment = dict(augment) if augment else None
         self.speaker: SpeakerData | None = None
 
     @property
@@ -126,7 +137,8 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         if self.speaker is not None:
             return
         cache = SpeakerCache(resolve_cache(self.cache_path))
-        feats = self.features(cache.audio)
+        phones = self._phones(cache)
+        feats = self.features(cache.audio, phones)
         step_t = self.features.times(len(feats))
         frame_t = np.asarray(cache.timestamps, dtype=np.float64)
         coeffs, valid = np.asarray(cache.coeffs, np.float32), np.asarray(cache.valid, bool)
@@ -156,26 +168,31 @@ class Audio2MouthDataModule(pl.LightningDataModule):
             reference=np.asarray(cache.reference, np.float32),
             rest_coeffs=coeffs[in_train_frames][closed].mean(0),
             fps=cache.fps,
+            pose=cache.pose_model,
         )
         norm_feats = self.speaker.feature_norm.apply(feats)
         step_targets, step_mask = frames_to_steps(coeffs, valid, frame_t, step_t)
         norm_targets = self.speaker.target_norm.apply(step_targets)
 
         window = int(round(self.window_s * self.features.rate_hz))
-        stride = max(1, int(round(self.stride_s * self.features.rate_hz)))
         n_train = int(train_steps.sum())
         if n_train < window:
             raise LipsyncError(
                 f"the train block ({n_train} steps) is shorter than one window ({window})"
             )
-        starts = [
-            s
-            for s in range(0, n_train - window + 1, stride)
-            if step_mask[s : s + window].mean() >= self.min_valid
-        ]
+        copies = [(norm_feats[:n_train], norm_targets[:n_train], step_mask[:n_train])]
+        copies += self._augmented_copies(cache, phones, t_val, frame_t, coeffs, valid)
+        # Same number of windows per epoch with or without copies: the stride grows with their count.
+        stride = max(1, int(round(self.stride_s * self.features.rate_hz * len(copies))))
+        starts, offset = [], 0
+        for _, _, mask in copies:
+            starts += [offset + s for s in range(0, len(mask) - window + 1, stride)
+                       if mask[s : s + window].mean() >= self.min_valid]
+            offset += len(mask)
         if not starts:
             raise LipsyncError("no training window has enough frames with a valid face")
-        self.train_set = WindowDataset(norm_feats, norm_targets, step_mask, starts, window)
+        self.train_set = WindowDataset(*(np.concatenate(parts) for parts in zip(*copies, strict=True)),
+                                       starts, window)
         self.blocks = {}
         for name in ("val", "test"):
             lo, hi = self.block_times[name]
@@ -189,9 +206,36 @@ class Audio2MouthDataModule(pl.LightningDataModule):
                     "coeffs": coeffs[frames],
                     "valid": valid[frames],
                     "transforms": np.nan_to_num(cache.transforms[frames]).astype(np.float64),
+                    "pose_offsets": np.asarray(cache.pose_offsets[frames], np.float32),
                 }
             )
         self.test_audio = cache.audio[int(t_test * cache.audio_rate) :]
+
+    def _phones(self, cache: SpeakerCache):
+        """The cache's timed phones when the features need them (recognized here for caches without)."""
+        if not self.features.uses_phones:
+            return None
+        if cache.phones is not None:
+            return cache.phones
+        from landmarks.phones import recognize
+
+        print(f"note: {cache.root} holds no phones; recognizing them from its audio")
+        return recognize(cache.audio)
+
+    def _augmented_copies(self, cache: SpeakerCache, phones, t_val: float, frame_t: np.ndarray,
+                          coeffs: np.ndarray, valid: np.ndarray) -> list[tuple[np.ndarray, ...]]:
+        """Normalized (features, targets, mask) of each augmented copy of the train block."""
+        out = []
+        audio = cache.audio[: int(t_val * cache.audio_rate)]
+        in_block = frame_t < t_val
+        for i, aug in enumerate(augmentations(self.augment)):
+            scale = aug.time_scale
+            moved = phones.scaled(scale) if phones is not None else None
+            feats = self.features(aug.apply(audio, seed=i), moved)
+            step_t = self.features.times(len(feats))
+            targets, mask = frames_to_steps(coeffs[in_block], valid[in_block], frame_t[in_block] * scale, step_t)
+            out.append((self.speaker.feature_norm.apply(feats), self.speaker.target_norm.apply(targets), mask))
+        return out
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(

@@ -1,8 +1,17 @@
 """Audio features at 100 Hz from 16 kHz mono audio, and their per-speaker normalization.
 
-``mfcc`` (default, as in Suwajanakorn et al. 2017): 13 MFCC + log energy and the
+``mfcc`` (as in Suwajanakorn et al. 2017): 13 MFCC + log energy and the
 first differences of all 14, i.e. 28 values per step. ``logmel``: ``n_mels``
 log-mel band energies and their first differences (2 * n_mels values).
+``visemes``: the one-hot viseme class of the phone sounding at each step
+(``landmarks.visemes``), from timed phones (recognized, or aligned to known
+words); it means the same for every voice. ``mfcc_visemes``: both, MFCC first,
+the viseme block always last (the ``visemes`` model reads only that block).
+
+``utterance_norm`` standardizes the acoustic block over the utterance itself
+(cepstral mean and variance normalization over its voiced steps), which takes
+out the microphone, the room and much of the voice before the per-speaker
+normalization; it is applied identically in training and at speak time.
 
 Step j is centred on time ``j / rate_hz`` seconds (audio sample 0 is t = 0), so
 feature times never drift from video timestamps. Energies are floored at
@@ -20,6 +29,8 @@ import scipy.fft
 
 from landmarks.errors import LipsyncError
 from landmarks.media import AUDIO_RATE
+
+KINDS = ("mfcc", "logmel", "visemes", "mfcc_visemes")
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
@@ -58,7 +69,7 @@ def first_difference(x: np.ndarray) -> np.ndarray:
 
 @dataclass
 class AudioFeatures:
-    """Feature extractor. ``__call__`` maps (N,) float32 audio at 16 kHz to (T', d) float32."""
+    """Feature extractor. ``__call__`` maps (N,) float32 audio at 16 kHz (+ its timed phones) to (T', d)."""
 
     kind: str = "mfcc"
     rate_hz: float = 100.0
@@ -68,10 +79,11 @@ class AudioFeatures:
     n_fft: int = 512
     preemphasis: float = 0.97
     floor_db: float = -60.0
+    utterance_norm: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in ("mfcc", "logmel"):
-            raise LipsyncError(f"unknown audio feature kind {self.kind!r} (mfcc or logmel)")
+        if self.kind not in KINDS:
+            raise LipsyncError(f"unknown audio feature kind {self.kind!r} (one of {', '.join(KINDS)})")
         self.hop = int(round(AUDIO_RATE / self.rate_hz))
         self.win = int(round(AUDIO_RATE * self.win_ms / 1000.0))
         self.n_fft = max(self.n_fft, int(2 ** np.ceil(np.log2(self.win))))
@@ -80,9 +92,28 @@ class AudioFeatures:
         self._window = np.hamming(self.win).astype(np.float32)
 
     @property
+    def uses_phones(self) -> bool:
+        return "visemes" in self.kind
+
+    @property
+    def n_acoustic(self) -> int:
+        """Width of the acoustic block (0 for ``visemes``)."""
+        if self.kind == "visemes":
+            return 0
+        return 2 * (self.n_mfcc + 1 if self.kind.startswith("mfcc") else self.n_mels)
+
+    @property
+    def n_visemes(self) -> int:
+        """Width of the viseme block, the last columns (0 without phones)."""
+        if not self.uses_phones:
+            return 0
+        from landmarks.visemes import VISEMES
+
+        return len(VISEMES)
+
+    @property
     def n_features(self) -> int:
-        static = self.n_mfcc + 1 if self.kind == "mfcc" else self.n_mels
-        return 2 * static
+        return self.n_acoustic + self.n_visemes
 
     def n_steps(self, n_samples: int) -> int:
         """Number of feature steps for ``n_samples`` of audio (one per hop, the last partial)."""
@@ -101,19 +132,50 @@ class AudioFeatures:
         view = np.lib.stride_tricks.sliding_window_view(padded, self.win)[:: self.hop][:n]
         return view * self._window
 
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
+    def __call__(self, audio: np.ndarray, phones=None) -> np.ndarray:
+        """(N,) audio -> (T', n_features). ``phones`` (a ``landmarks.phones.Phones`` timed from sample 0)
+        is needed by the viseme kinds; when missing they are recognized from the audio."""
         audio = check_audio(audio)
+        blocks = []
+        if self.n_acoustic:
+            blocks.append(self.acoustic(audio))
+        if self.uses_phones:
+            from landmarks.phones import recognize
+            from landmarks.visemes import one_hot
+
+            phones = recognize(audio) if phones is None else phones
+            blocks.append(one_hot(phones, self.times(self.n_steps(len(audio)))))
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def acoustic(self, audio: np.ndarray) -> np.ndarray:
+        """(N,) checked audio -> (T', n_acoustic) MFCC or log-mel block with first differences."""
         frames = self._frames(audio)  # (T', win)
         spec = scipy.fft.rfft(frames, n=self.n_fft, axis=1)  # complex64: float32 in, float32 out
         power = (spec.real**2 + spec.imag**2) / self.win
         floor = 10.0 ** (self.floor_db / 10.0)
         log_mel = np.log(power @ self._fb.T + floor)  # (T', n_mels)
-        if self.kind == "mfcc":
-            log_energy = np.log((frames**2).mean(1) + floor)[:, None]
-            static = np.concatenate([log_mel @ self._dct.T, log_energy], axis=1)
+        log_energy = np.log((frames**2).mean(1) + floor)
+        if self.kind.startswith("mfcc"):
+            static = np.concatenate([log_mel @ self._dct.T, log_energy[:, None]], axis=1)
         else:
             static = log_mel
+        if self.utterance_norm:
+            static = utterance_normalize(static, log_energy)
         return np.concatenate([static, first_difference(static)], axis=1).astype(np.float32)
+
+
+def utterance_normalize(static: np.ndarray, log_energy: np.ndarray, voiced_db: float = 30.0) -> np.ndarray:
+    """Standardize (T', c) static features by their mean/std over the utterance's voiced steps.
+
+    Voiced: within ``voiced_db`` dB of the utterance's 95th-percentile energy, so the
+    statistics describe speech, not how much silence the recording happens to hold.
+    """
+    level_db = 10 * np.log10(np.e) * log_energy
+    voiced = level_db > np.percentile(level_db, 95) - voiced_db
+    if voiced.sum() < 10:
+        voiced = np.ones_like(voiced)
+    mean, std = static[voiced].mean(0), static[voiced].std(0)
+    return (static - mean) / np.maximum(std, 1e-3)
 
 
 def check_audio(audio: np.ndarray) -> np.ndarray:

@@ -54,15 +54,19 @@ def silence_weight(audio: np.ndarray, times: np.ndarray, silence_db: float) -> n
 
 
 def predict_with(
-    model: Audio2MouthModel, audio: np.ndarray, fps: float, silence_db: float | None = -60.0
+    model: Audio2MouthModel, audio: np.ndarray, fps: float, silence_db: float | None = -60.0, phones=None
 ) -> np.ndarray:
-    """Loaded model + (N,) 16 kHz audio -> (T, k) coefficients, T = ceil(duration * fps)."""
+    """Loaded model + (N,) 16 kHz audio -> (T, k) speech coefficients, T = ceil(duration * fps).
+
+    ``phones`` (``landmarks.phones.Phones`` timed from the audio's first sample) feed viseme
+    features; without them a model that needs them recognizes them from the audio.
+    """
     audio = check_audio(audio)
     if len(audio) < MIN_SAMPLES:
         raise LipsyncError(f"audio too short: {len(audio)} samples, need at least 10 ms")
     if fps <= 0:
         raise LipsyncError(f"fps must be positive, got {fps}")
-    feats = model.features(audio)
+    feats = model.features(audio, phones)
     coeffs_steps = run_net(model, feats)
     frame_times = output_frame_times(len(audio) / AUDIO_RATE, fps)
     coeffs = steps_to_frames(coeffs_steps, model.features.times(len(feats)), frame_times)
@@ -77,14 +81,16 @@ def predict(
     audio: np.ndarray,
     fps: float,
     silence_db: float | None = -60.0,
+    phones=None,
 ) -> np.ndarray:
     """Trained run directory (or a loaded model) + audio -> (T, k) PCA coefficients at ``fps``."""
     model = run_dir if isinstance(run_dir, Audio2MouthModel) else load_bundle(run_dir)
-    return predict_with(model, audio, fps, silence_db)
+    return predict_with(model, audio, fps, silence_db, phones)
 
 
 def lower_face_landmarks(model: Audio2MouthModel, coeffs: np.ndarray) -> np.ndarray:
-    """(T, k) coefficients -> (T, P, 2) lower-face landmarks in canonical coordinates.
+    """(T, k) speech coefficients -> (T, P, 2) lower-face landmarks in canonical coordinates,
+    speech part only (add a template frame's ``pose.pose_part`` before drawing it).
 
     The points are the model's ``speaker.lower_face_indices`` of the 68-point layout;
     ``landmarks.alignment.replace_lower_face`` puts them into a template frame.
@@ -101,19 +107,23 @@ def time_inference(
 ) -> dict[str, float]:
     """Best-of-``repeats`` wall time (s) for ``seconds`` of audio: model only, features + model.
 
-    Uses random speech-like audio; speed does not depend on the content.
+    Uses random speech-like audio; speed does not depend on the content. Phone recognition
+    is not included (empty phones): ``benchmarks/bench_phones.py`` times it.
     """
+    from landmarks.phones import Phones
+
     rng = np.random.default_rng(seed)
     audio = (0.1 * rng.standard_normal(int(seconds * AUDIO_RATE))).astype(np.float32)
+    no_phones = Phones(np.zeros(0), np.zeros(0), [])
     net.eval()
-    feats = features(audio)
+    feats = features(audio, no_phones)
     x = torch.from_numpy(feats)[None]
     model_only, total = [], []
     with torch.inference_mode():
         net(x[:, :200])  # warm-up: first call allocates
         for _ in range(repeats):
             t0 = time.perf_counter()
-            x = torch.from_numpy(features(audio))[None]
+            x = torch.from_numpy(features(audio, no_phones))[None]
             t1 = time.perf_counter()
             net(x)
             t2 = time.perf_counter()

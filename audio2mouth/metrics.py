@@ -1,8 +1,9 @@
 """Evaluation metrics of the audio2mouth stage, computed at the video frame rate.
 
-All take predicted and true PCA coefficients (T, k) in the cache's units
-(canonical face coordinates projected on the PCA basis) and a (T,) bool mask
-of frames with a valid ground-truth face.
+All take predicted and true PCA coefficients (T, k) of the lower face's speech
+part in the cache's units (canonical face coordinates projected on the PCA
+basis) and a (T,) bool mask of frames with a valid ground-truth face. Shape
+metrics add each frame's pose part (T, P, 2) back before measuring, as speak does.
 
 - MSE, MAE: mean squared / absolute error over frames and coefficients.
 - Int-MSE: MSE of the frame-to-frame differences (velocity) of the coefficient
@@ -15,6 +16,8 @@ of frames with a valid ground-truth face.
   of the mean squared point-to-point distance, in full-frame pixels.
 - mouth-opening correlation: Pearson r between the predicted and true inner-lip
   gap (points 62-66) over time; 1 = perfectly in phase.
+- mouth-opening std ratio: std of the predicted inner-lip gap / std of the true
+  one. Below ~0.7 the mouth "mumbles" (MSE rewards a still, average mouth).
 """
 
 from __future__ import annotations
@@ -65,16 +68,18 @@ def shape_metrics(
     pca: LowerFacePCA,
     lower_face_indices: np.ndarray,
     transforms: np.ndarray | None = None,
+    pose_offsets: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Landmark RMSE in full-frame px (needs (T, 2, 3) frame->canonical transforms) and
-    the Pearson correlation of mouth opening, on frames where ``mask``."""
-    pred_shapes = pca.decode(pred[mask])
-    true_shapes = pca.decode(true[mask])
+    """Landmark RMSE in full-frame px (needs (T, 2, 3) frame->canonical transforms), the Pearson
+    correlation and the std ratio of mouth opening, on frames where ``mask``."""
+    pose = 0.0 if pose_offsets is None else np.asarray(pose_offsets)[mask]
+    pred_shapes = pca.decode(pred[mask]) + pose
+    true_shapes = pca.decode(true[mask]) + pose
+    pred_open = mouth_opening_from_shapes(pred_shapes, lower_face_indices)
+    true_open = mouth_opening_from_shapes(true_shapes, lower_face_indices)
     out = {
-        "mouth_corr": pearson(
-            mouth_opening_from_shapes(pred_shapes, lower_face_indices),
-            mouth_opening_from_shapes(true_shapes, lower_face_indices),
-        )
+        "mouth_corr": pearson(pred_open, true_open),
+        "mouth_std_ratio": float(pred_open.std() / max(true_open.std(), 1e-9)) if len(true_open) else float("nan"),
     }
     if transforms is not None and len(pred_shapes):
         back = invert_transform(np.asarray(transforms, dtype=np.float64)[mask])
@@ -90,8 +95,9 @@ def all_metrics(
     pca: LowerFacePCA,
     lower_face_indices: np.ndarray,
     transforms: np.ndarray | None = None,
+    pose_offsets: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Every metric above as one flat dict (keys mse, mae, int_mse, lmk_rmse_px, mouth_corr)."""
+    """Every metric above as one flat dict (mse, mae, int_mse, lmk_rmse_px, mouth_corr, mouth_std_ratio)."""
     out = coefficient_metrics(pred, true, mask)
-    out.update(shape_metrics(pred, true, mask, pca, lower_face_indices, transforms))
+    out.update(shape_metrics(pred, true, mask, pca, lower_face_indices, transforms, pose_offsets))
     return out

@@ -44,6 +44,7 @@ class Audio2MouthModule(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         n_features: int,
         n_coeffs: int,
+        n_visemes: int = 0,
         discriminator: Callable[..., nn.Module] | None = None,
         d_optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         recon_loss: str = "l1",
@@ -85,8 +86,11 @@ class Audio2MouthModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int):
         x, y, mask = batch["features"], batch["targets"], batch["mask"]
-        if self.hparams.input_noise:  # Gaussian noise on normalized features: 48 s overfit fast
-            x = x + self.hparams.input_noise * torch.randn_like(x)
+        if self.hparams.input_noise:  # Gaussian noise on normalized acoustic features: 48 s overfit fast
+            noise = self.hparams.input_noise * torch.randn_like(x)
+            if self.hparams.n_visemes:  # the one-hot viseme block (last channels) stays clean
+                noise[..., -self.hparams.n_visemes :] = 0
+            x = x + noise
         if self.disc is None:
             loss = masked_loss(self(x), y, mask, self.hparams.recon_loss)
             self.log("train/loss", loss, prog_bar=True)
@@ -123,8 +127,9 @@ class Audio2MouthModule(pl.LightningModule):
         pred = steps_to_frames(pred_steps, batch["step_times"][0].cpu().numpy(), frame_times)
         true = batch["coeffs"][0].cpu().numpy()
         valid = batch["valid"][0].cpu().numpy().astype(bool)
+        pose = batch["pose_offsets"][0].cpu().numpy() if "pose_offsets" in batch else None
         metrics = all_metrics(
-            pred, true, valid, sp.pca, sp.lower_face_indices, batch["transforms"][0].cpu().numpy()
+            pred, true, valid, sp.pca, sp.lower_face_indices, batch["transforms"][0].cpu().numpy(), pose
         )
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=1)
         self.last_eval[stage] = {
@@ -132,6 +137,7 @@ class Audio2MouthModule(pl.LightningModule):
             "pred": pred,
             "true": true,
             "valid": valid,
+            **({"pose_offsets": pose} if pose is not None else {}),
         }
 
     def fit_output_gain(self, stage: str = "val") -> np.ndarray:

@@ -73,7 +73,8 @@ def train(cfg: DictConfig) -> dict:
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    module = instantiate(cfg.model, n_features=datamodule.n_features, n_coeffs=datamodule.n_coeffs)
+    module = instantiate(cfg.model, n_features=datamodule.n_features, n_coeffs=datamodule.n_coeffs,
+                         n_visemes=datamodule.features.n_visemes)
     module.attach_speaker(datamodule.speaker)
 
     timer, best = BatchTimer(), BestWeights("val/mse")
@@ -116,12 +117,18 @@ def train(cfg: DictConfig) -> dict:
     )
     os.replace(tmp, out_dir / "test_predictions.npz")
     true = ev["true"][ev["valid"]]
+    # The bar every model must clear: always predicting the training mean of the coefficients.
+    mean_mse = float(((true - datamodule.speaker.target_norm.mean) ** 2).mean()) if len(true) else float("nan")
     results = {
         "model": str(cfg.model.name),
+        "features": str(cfg.data.features.kind),
+        "augment": bool((cfg.data.get("augment") or {}).get("enabled", False)),
         "seed": int(cfg.seed),
         "cache": str(datamodule.cache_path),
         "test": {k.split("/", 1)[1]: float(v) for k, v in test_metrics.items()},
         "target_variance": float(true.var(0).mean()) if len(true) else float("nan"),
+        "mean_predictor_mse": mean_mse,
+        "mse_over_mean_predictor": float(test_metrics["test/mse"] / mean_mse) if mean_mse > 0 else float("nan"),
         "best_val_mse": best.best,
         "output_gain": datamodule.speaker.gain().tolist(),
         "train_batch_s": float(np.median(timer.times)) if timer.times else float("nan"),

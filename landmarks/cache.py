@@ -12,10 +12,15 @@ landmarks.npz      timestamps (T,) s from the first frame; landmarks (T,68,2)
                    (NaN where none); detected (T,) bool; valid (T,) bool;
                    transforms (T,2,3) frame->canonical; reference (68,2)
                    canonical mean shape; crop_boxes (T,3) (cx, cy, side) px
-pca.npz            mean (D,), components (k,D), explained_variance_ratio (k,),
-                   coeffs (T,k) (zero on invalid frames), lower_face (P,)
-                   landmark indices, shapes (T,P,2) canonical lower face
+pca.npz            PCA of the lower face's speech part: mean (D,), components
+                   (k,D), explained_variance_ratio (k,), coeffs (T,k) (zero on
+                   invalid frames); lower_face (P,) landmark indices; shapes
+                   (T,P,2) canonical lower face; pose_offsets (T,P,2) its pose
+                   part (shape = decode(coeffs) + pose_offsets); pose_* arrays
+                   of the pose model (landmarks/pose.py)
 audio_16k.npy      (N,) float32 mono 16 kHz, sample 0 at the first frame
+                   (shifted by the A/V offset when prepare corrected one)
+phones.npz         timed phones of that audio (landmarks/phones.py), when made
 crops.npy          (T,S,S,3) uint8 RGB face crops (memory-mapped on load)
 edges.npy          (T,S*S/8) uint8 packed Canny edges of each crop
 report.json        the data-sufficiency report
@@ -35,8 +40,9 @@ from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams, draw_face_map
 from landmarks.media import AUDIO_RATE
 from landmarks.pca import LowerFacePCA
+from landmarks.pose import PoseModel
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the PCA describes the speech part; pose part stored apart
 META = "meta.json"
 
 
@@ -137,9 +143,29 @@ class SpeakerCache:
         return self._pca_arrays["lower_face"]
 
     @cached_property
+    def pose_model(self) -> PoseModel:
+        return PoseModel.from_arrays(self._pca_arrays, len(self.lower_face_indices))
+
+    @property
+    def pose_offsets(self) -> np.ndarray:
+        """(T, P, 2) float32 pose part of each frame's canonical lower face (zeros without a pose model)."""
+        if "pose_offsets" in self._pca_arrays:
+            return self._pca_arrays["pose_offsets"]
+        return np.zeros((self.n_frames, len(self.lower_face_indices), 2), np.float32)
+
+    @cached_property
     def audio(self) -> np.ndarray:
         """(N,) float32 mono audio at 16 kHz, sample 0 at the first frame's timestamp."""
         return np.load(self.root / "audio_16k.npy", allow_pickle=False)
+
+    @cached_property
+    def phones(self):
+        """Timed phones of ``audio`` (``landmarks.phones.Phones``), or None for caches made without them."""
+        if not (self.root / "phones.npz").exists():
+            return None
+        from landmarks.phones import Phones
+
+        return Phones.load(self.root / "phones.npz")
 
     @cached_property
     def crops(self) -> np.ndarray:

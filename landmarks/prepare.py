@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from landmarks import indices as ix
-from landmarks.alignment import build_reference, fit_transforms, lower_face_canonical
+from landmarks.alignment import apply_transform, build_reference, fit_transforms, lower_face_canonical
 from landmarks.cache import FORMAT_VERSION, META, SpeakerCache
 from landmarks.crop import crop_matrix, extract_crop, face_boxes, fill_invalid_nearest
 from landmarks.detect import DetectParams
@@ -32,6 +32,7 @@ from landmarks.extract import FirstPass, run_first_pass
 from landmarks.facemap import FaceMapParams, canny_edges
 from landmarks.media import AUDIO_RATE, file_sha256, load_audio, probe_video, video_start_time
 from landmarks.pca import LowerFacePCA
+from landmarks.pose import PoseModel, pose_variance_share
 from landmarks.report import format_report, sufficiency_report
 from landmarks.smoothing import interpolate_gaps, smooth_tracks
 
@@ -57,9 +58,59 @@ def cache_key(video_sha: str, audio_sha: str | None, cfg: DictConfig) -> str:
     settings = OmegaConf.to_container(cfg.landmarks, resolve=True) | {
         "face_map": OmegaConf.to_container(cfg.face_map, resolve=True),
         "format_version": FORMAT_VERSION,
+        "transcript": read_transcript(cfg),
     }
     blob = json.dumps([video_sha, audio_sha, settings], sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def read_transcript(cfg: DictConfig) -> str | None:
+    """The words spoken in the footage, from ``transcript=`` (a text file's path, or the text itself)."""
+    value = cfg.get("transcript")
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    if len(str(value)) < 256 and path.suffix.lower() in (".txt", ".md") :
+        if not path.exists():
+            raise LipsyncError(f"transcript file not found: {path}")
+        return path.read_text(encoding="utf-8").strip() or None
+    return str(value).strip() or None
+
+
+def timed_phones(samples: np.ndarray, cfg: DictConfig, transcript: str | None):
+    """Phones of the footage's audio: forced alignment of the transcript, else recognition."""
+    from landmarks.phones import phones_for
+
+    return phones_for(samples, transcript, jobs=int(cfg.landmarks.phones.jobs))
+
+
+def correct_offset(samples: np.ndarray, phones, result: dict, fps: float, timestamps: np.ndarray,
+                   setting) -> tuple[np.ndarray, object, dict]:
+    """Estimate the A/V offset from phones vs mouth opening and shift the audio per ``setting``.
+
+    ``setting``: "auto" shifts by the estimate when its confidence reaches 0.2, a number shifts
+    by that many ms, 0 never shifts. Returns (audio, phones, offset record for the report).
+    """
+    from landmarks.sync import phone_offset, relative_opening, shift_audio
+
+    valid = result["valid"]
+    record: dict = {"setting": str(setting), "estimate_ms": None, "confidence": None, "applied_ms": 0.0}
+    if phones is not None and valid.sum() > 2 * fps:
+        record["estimate_ms"], record["confidence"] = phone_offset(
+            phones, relative_opening(result["landmarks"][valid]), timestamps[valid])
+    if str(setting) == "auto":
+        confident = record["confidence"] is not None and record["confidence"] >= 0.2
+        applied = record["estimate_ms"] if confident else 0.0
+    else:
+        try:
+            applied = float(setting)
+        except ValueError as err:
+            raise LipsyncError(f"landmarks.av_offset must be auto, 0 or a number of ms, got {setting!r}") from err
+    record["applied_ms"] = float(applied)
+    if applied:
+        samples = shift_audio(samples, applied)
+        phones = phones.shifted(applied / 1000) if phones is not None else None
+    return samples, phones, record
 
 
 def load_speech(video: Path, audio: Path | None, n_frames: int, fps: float,
@@ -92,20 +143,30 @@ def second_pass(first: FirstPass, cfg: DictConfig, fps: float, out: Path, progre
     reference = build_reference(smooth, valid)
     transforms = fit_transforms(smooth, reference)
     shapes = lower_face_canonical(smooth, transforms).astype(np.float32)
-    pca = LowerFacePCA.fit(shapes[valid], lcfg.pca.n_components, lcfg.pca.explained_variance,
+    # Pose part (from the upper face) and speech part of the lower face; the PCA describes speech only.
+    # The pose model is fitted before the held-out tail of the clip (pose.fit_frac) so test blocks stay unseen.
+    canonical = apply_transform(transforms, smooth)
+    fit_rows = valid & (np.arange(len(valid)) < lcfg.pose.fit_frac * len(valid))
+    fit_rows = fit_rows if fit_rows.sum() >= 10 else valid
+    pose_model = PoseModel.fit(canonical[fit_rows], shapes[fit_rows], lcfg.pose.n_components, lcfg.pose.ridge)
+    pose = pose_model.pose_part(canonical).astype(np.float32)
+    speech = shapes - pose
+    pca = LowerFacePCA.fit(speech[valid], lcfg.pca.n_components, lcfg.pca.explained_variance,
                            lcfg.pca.max_components)
-    coeffs = np.where(valid[:, None], pca.encode(shapes), 0.0).astype(np.float32)
+    coeffs = np.where(valid[:, None], pca.encode(speech), 0.0).astype(np.float32)
     boxes = face_boxes(smooth, valid, lcfg.crop.scale, lcfg.crop.smooth_s * fps)
 
     np.savez(out / "landmarks.npz", timestamps=first.timestamps, landmarks=smooth,
              raw_landmarks=first.raw_landmarks, detected=detected, valid=valid,
              transforms=transforms.astype(np.float32), reference=reference.astype(np.float32),
              crop_boxes=boxes)
-    pca.save(out / "pca.npz", coeffs=coeffs, shapes=shapes, lower_face=ix.LOWER_FACE)
+    pca.save(out / "pca.npz", coeffs=coeffs, shapes=shapes, pose_offsets=pose, lower_face=ix.LOWER_FACE,
+             **pose_model.arrays())
 
     params = FaceMapParams.from_dict(OmegaConf.to_container(cfg.face_map, resolve=True))
     write_crops_and_edges(first, boxes, params, out, progress)
-    return {"valid": valid, "detected": detected, "landmarks": smooth, "transforms": transforms, "pca": pca}
+    return {"valid": valid, "detected": detected, "landmarks": smooth, "transforms": transforms, "pca": pca,
+            "pose_split": pose_variance_share(shapes[valid], pose[valid])}
 
 
 def write_crops_and_edges(first: FirstPass, boxes: np.ndarray, params: FaceMapParams, out: Path,
@@ -146,6 +207,7 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
         raise LipsyncError(f"file not found: {audio}")
     ensure_writable(cache_root)
 
+    transcript = read_transcript(cfg)
     video_sha, audio_sha = file_sha256(video), (file_sha256(audio) if audio else None)
     key = cache_key(video_sha, audio_sha, cfg)
     final = cache_root / f"{speaker}-{key}"
@@ -171,11 +233,21 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
         samples, audio_s = load_speech(video, audio, n, fps, info.has_audio)
         out = scratch / "cache"
         out.mkdir()
-        np.save(out / "audio_16k.npy", samples)
         result = second_pass(first, cfg, fps, out, progress)
+        phones = None
+        if cfg.landmarks.phones.enabled and np.abs(samples).max(initial=0) > 0:
+            print("phones: recognizing" if transcript is None else "phones: aligning the transcript")
+            phones = timed_phones(samples, cfg, transcript)
+        samples, phones, offset = correct_offset(samples, phones, result, fps, first.timestamps,
+                                                 cfg.landmarks.av_offset)
+        np.save(out / "audio_16k.npy", samples)
+        if phones is not None:
+            phones.save(out / "phones.npz")
 
         report = sufficiency_report(fps, result["detected"], result["valid"], result["landmarks"],
                                     result["transforms"], cfg.landmarks.min_usable_minutes, samples)
+        report["pose_split"] = result["pose_split"]
+        report["av_offset_phones"] = offset
         (out / "report.json").write_text(json.dumps(report, indent=2))
         meta = {
             "format_version": FORMAT_VERSION,
@@ -184,7 +256,8 @@ def prepare(cfg: DictConfig, progress: bool = True) -> Path:
             "source": {"video": str(video.resolve()), "video_sha256": video_sha,
                        "audio": str(audio.resolve()) if audio else None,
                        "audio_sha256": audio_sha,
-                       "audio_duration_s": audio_s},
+                       "audio_duration_s": audio_s, "transcript": transcript},
+            "av_offset_applied_ms": offset["applied_ms"],
             "fps": fps,
             "n_frames": n,
             "frame_size": [info.width, info.height],

@@ -89,6 +89,23 @@ def _offset(report: dict) -> str:
             f"with audio energy {report['av_offset_peak_correlation']:.2f})")
 
 
+def _phone_offset(report: dict) -> str:
+    rec = report.get("av_offset_phones")
+    if not rec or rec.get("estimate_ms") is None:
+        return "n/a (no phones)"
+    return (f"{rec['estimate_ms']:+.0f} ms (mouth opening vs phone openness, confidence {rec['confidence']:.2f}); "
+            f"audio shifted by {rec['applied_ms']:+.0f} ms (landmarks.av_offset={rec['setting']})")
+
+
+def _pose_split(report: dict) -> str:
+    split = report.get("pose_split")
+    if not split:
+        return "n/a"
+    return (f"{100 * split['pose_share']:.0f}% of lower-face motion is head pose, {100 * split['speech_share']:.0f}% "
+            f"speech (mouth-opening std {split['speech_opening_std']:.3g} of {split['opening_std']:.3g} in the "
+            "speech part)")
+
+
 def format_report(report: dict, title: str) -> str:
     """Human-readable multi-line rendering of :func:`sufficiency_report`."""
 
@@ -109,6 +126,8 @@ def format_report(report: dict, title: str) -> str:
         f"  face radius       {fmt(report['face_radius_px'], ' px')} (RMS radius of eyes + nose)",
         f"  mouth opening     {fmt(report['mouth_opening'])} (canonical units)",
         f"  A/V offset        {_offset(report)}",
+        f"  A/V offset phones {_phone_offset(report)}",
+        f"  pose vs speech    {_pose_split(report)}",
     ]
     lines += [f"  WARNING: {w}" for w in report["warnings"]] or ["  no warnings"]
     return "\n".join(lines)

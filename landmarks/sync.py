@@ -50,3 +50,43 @@ def av_offset(opening: np.ndarray, energy_db: np.ndarray, fps: float, max_lag_s:
                        for k in lags])
     best = int(np.argmax(scores))
     return float(lags[best] / fps * 1000), float(scores[best])
+
+
+def phone_offset(phones, opening: np.ndarray, frame_times: np.ndarray, max_lag_s: float = 0.5,
+                 step_s: float = 0.01) -> tuple[float, float]:
+    """(offset in ms, confidence) of mouth opening against the openness of the phones being spoken.
+
+    ``phones`` is a ``landmarks.phones.Phones``; ``opening`` (T,) the relative mouth opening at
+    ``frame_times`` (T,) seconds. For each lag L (10 ms steps within +-``max_lag_s``) the opening at t
+    is correlated with the phone openness at t - L (``landmarks.visemes.OPENNESS``: 0 on P/B/M and
+    silence, high on open vowels). The offset is the best L, positive when the mouth moves after
+    the sound (video late), as in :func:`av_offset`. Confidence is the peak correlation; lips
+    naturally lead the sound by 0-100 ms, and a peak under ~0.2 means the estimate is unreliable.
+    """
+    from landmarks.visemes import openness
+
+    a = (opening - opening.mean()) / (opening.std() + 1e-9)
+    lags = np.arange(-max_lag_s, max_lag_s + step_s / 2, step_s)
+    scores = []
+    for lag in lags:
+        b = openness(phones, frame_times - lag).astype(np.float64)
+        scores.append(float(np.mean(a * (b - b.mean()) / (b.std() + 1e-9))))
+    best = int(np.argmax(scores))
+    return float(round(lags[best] * 1000)), float(scores[best])
+
+
+def shift_audio(audio: np.ndarray, offset_ms: float, rate: int = AUDIO_RATE) -> np.ndarray:
+    """Delay (positive ``offset_ms``) or advance (negative) (N,) audio, keeping its length.
+
+    With video late by d ms (the mouth moves d ms after its sound), delaying the audio by d puts
+    each sound under the frame whose mouth makes it. Exposed edges are filled with silence.
+    """
+    n = int(round(offset_ms / 1000 * rate))
+    if n == 0:
+        return audio
+    out = np.zeros_like(audio)
+    if n > 0:
+        out[n:] = audio[: len(audio) - n]
+    else:
+        out[: len(audio) + n] = audio[-n:]
+    return out

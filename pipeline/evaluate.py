@@ -28,6 +28,7 @@ from landmarks.prepare import ensure_writable, required
 from pipeline import metrics as m
 from pipeline.bundle import SpeakerBundle
 from pipeline.speak import Template, speak
+from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
 
 
@@ -56,6 +57,12 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
     pred_open, true_open = m.relative_opening(pred[both]), m.relative_opening(raw[:n][both])
     scale = size / cache.crop_boxes[first : first + n][both, 2]  # frame px -> crop px
     lmd = m.lmd(pred[both], raw[:n][both])
+    times = cache.timestamps[first : first + n][both] - cache.timestamps[first]
+    sync = {}
+    if cache.phones is not None:  # phones of the clip's (offset-corrected) audio, timed from this segment
+        phones = cache.phones.shifted(-cache.timestamps[first])
+        sync = {"sync": sync_score(phones, pred_open, times, cache.fps),
+                "sync_ground_truth": sync_score(phones, true_open, times, cache.fps)}
     return {
         "frames": int(n), "frames_compared": int(both.sum()),
         "lmd_px": float(lmd.mean()), f"lmd_crop{size}px": float((lmd * scale).mean()),
@@ -66,6 +73,9 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
         "closed_when_silent": m.closed_when_silent(pred_open, energy[both]),
         "closed_when_silent_ground_truth": m.closed_when_silent(true_open, energy[both]),
         "opening_correlation": float(np.corrcoef(pred_open, true_open)[0, 1]),
+        "opening_std_ratio": float(pred_open.std() / max(true_open.std(), 1e-9)),
+        "lmd_static_mean_mouth_px": float(m.static_mouth_lmd(raw[:n][both]).mean()),
+        **sync,
         "series": {"opening": pred_open.round(4).tolist(), "opening_true": true_open.round(4).tolist(),
                    "energy_db": energy[both].round(2).tolist()},
     }
@@ -84,8 +94,9 @@ def evaluate(cfg: DictConfig) -> dict:
     video_path = out.with_suffix(".mp4")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         rendered = Path(tmp) / "rendered.mp4"
+        phones = cache.phones.shifted(-a0 / AUDIO_RATE) if cache.phones is not None else None
         result = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
-                       cfg.clip_duration_s)
+                       cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None)
         report = compare(rendered, clip, cache, first, last)
         if cfg.get("keep_video", True):
             os.replace(rendered, video_path)
@@ -102,7 +113,8 @@ def evaluate(cfg: DictConfig) -> dict:
 @exit_on_user_error
 def run(cfg: DictConfig) -> dict:
     report = evaluate(cfg)
-    keys = ["lmd_px", "psnr_db", "ssim", "av_offset_ms", "jitter", "jitter_ground_truth", "closed_when_silent"]
+    keys = ["lmd_px", "lmd_static_mean_mouth_px", "opening_correlation", "opening_std_ratio", "psnr_db", "ssim",
+            "av_offset_ms", "jitter", "jitter_ground_truth", "closed_when_silent"]
     print("  ".join(f"{k}={report[k]:.4g}" if isinstance(report[k], float) else f"{k}={report[k]}" for k in keys))
     print(f"wrote {cfg.out}")
     return report

@@ -25,6 +25,16 @@ def lmd(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     return np.linalg.norm(p - t, axis=-1).mean(1)
 
 
+def static_mouth_lmd(true: np.ndarray) -> np.ndarray:
+    """LMD per frame (T,) of a still mouth: the truth's own mean-centred mouth averaged over the clip.
+
+    The bar a moving mouth must clear: LMD rewards an average mouth, so a model is only
+    useful if its LMD is well below this.
+    """
+    t = true[:, MOUTH] - true[:, MOUTH].mean(1, keepdims=True)
+    return np.linalg.norm(t - t.mean(0, keepdims=True), axis=-1).mean(1)
+
+
 def psnr(pred: np.ndarray, true: np.ndarray) -> float:
     """Peak signal-to-noise ratio (dB) of two uint8 images."""
     mse = np.mean((pred.astype(np.float64) - true.astype(np.float64)) ** 2)

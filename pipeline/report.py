@@ -32,7 +32,32 @@ EVAL_KEYS = [("lmd_px", "LMD (px, mouth 48-67, mean-centred)"), ("psnr_db", "PSN
              ("jitter_ground_truth", "mouth jitter of the real clip"),
              ("closed_when_silent", "closed mouth in silent frames (fraction)"),
              ("closed_when_silent_ground_truth", "... in the real clip"),
-             ("opening_correlation", "mouth-opening correlation with the real clip")]
+             ("opening_correlation", "mouth-opening correlation with the real clip"),
+             ("opening_std_ratio", "mouth-opening std, output / real clip (< 0.7: mumbling)"),
+             ("lmd_static_mean_mouth_px", "LMD of a still mean mouth (px), the bar to beat")]
+SYNC_KEYS = [("bilabial_closed", "P/B/M phones with a closed mouth (share)"), ("bilabials", "P/B/M phones judged"),
+             ("openness_r", "opening vs phone openness, r at lag 0"),
+             ("best_lag_ms", "lag of best match (ms, + = mouth after sound)"), ("best_lag_r", "r at that lag")]
+
+
+def sync_table(scores: dict, truth: dict | None = None) -> str:
+    """The no-ground-truth sync scores (pipeline/sync_score.py), with the real clip's beside them."""
+    if truth is None:
+        return table([(label, fmt(scores.get(key))) for key, label in SYNC_KEYS])
+    rows = [f"| {label} | {fmt(scores.get(key))} | {fmt(truth.get(key))} |" for key, label in SYNC_KEYS]
+    return "\n".join(["| sync score | output | real clip |", "|---|---|---|", *rows]) + "\n"
+
+
+def speak_sync_section(video: Path) -> list[str]:
+    """Sync score of a speak output, from the phones speak saved beside it (``<video>.phones.npz``)."""
+    phones_path = video.with_suffix(".phones.npz")
+    if not phones_path.exists():
+        return []
+    from landmarks.phones import Phones
+    from pipeline.sync_score import score_video
+
+    scores = score_video(video, Phones.load(phones_path))
+    return [f"### Lip sync of `{video.name}` (no ground truth needed)\n\n" + sync_table(scores)]
 
 
 def table(rows: list[tuple[str, str]], head: tuple[str, str] = ("metric", "value")) -> str:
@@ -104,6 +129,8 @@ def evaluation_section(path: Path, out: Path) -> list[str]:
     if series:
         plot_opening(series["opening"], series["opening_true"], report["fps"], out / "opening.png")
         blocks.append("### Mouth opening over time\n\n![mouth opening](opening.png)\n")
+    if report.get("sync"):
+        blocks.append("### Lip sync against the phones\n\n" + sync_table(report["sync"], report.get("sync_ground_truth")))
     if report.get("video") and Path(report["video"]).exists():
         blocks.append(video_block(Path(report["video"]), out, "evaluation.mp4"))
     return blocks
@@ -186,6 +213,7 @@ def build_report(cfg: DictConfig) -> Path:
         if not video.exists():
             raise LipsyncError(f"video not found: {video}")
         blocks.append(video_block(video, out, video.name))
+        blocks += speak_sync_section(video)
     markdown = f"# {title}\n\n" + "\n".join(blocks)
     for name, text in (("report.md", markdown), ("report.html", markdown_to_html(markdown, title))):
         tmp = out / f".{name}.tmp"

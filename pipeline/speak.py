@@ -1,7 +1,10 @@
 """speak: a speaker bundle + new audio or text -> an mp4 of the anchor saying it.
 
-Per output frame: audio2mouth predicts the lower-face PCA coefficients; they
-are decoded to canonical landmarks and put into the template frame's pose; the
+Per output frame: audio2mouth predicts the PCA coefficients of the lower face's
+speech part (from audio features and, for viseme models, the timed phones of
+the audio: aligned to the words when they are known, recognized otherwise);
+they are decoded to canonical landmarks, the template frame's own pose part
+(landmarks/pose.py) is added, and the shape is put into the template frame; the
 face map is drawn with the template crop's edges; the renderer paints the crop;
 the crop is pasted back into the full-resolution template frame through a
 feathered lower-face mask; frames stream into the H.264 + AAC writer. Work
@@ -19,13 +22,13 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from landmarks.alignment import replace_lower_face
+from landmarks.alignment import apply_transform, replace_lower_face
 from landmarks.cache import SpeakerCache
 from landmarks.crop import frame_to_crop
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.facemap import draw_face_map
 from landmarks.media import AUDIO_RATE, load_audio
-from landmarks.prepare import ensure_writable, required
+from landmarks.prepare import ensure_writable, read_transcript, required
 from landmarks.timebase import n_frames_for_duration
 from pipeline.bundle import SpeakerBundle
 from pipeline.template import FrameStore, bounce_indices, prepare_with_bundle_settings, segment_range
@@ -49,25 +52,27 @@ class SpeakResult:
 
 
 def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence_db: float | None,
-                   chunk_s: float = 60.0, context_s: float = 2.0) -> np.ndarray:
+                   chunk_s: float = 60.0, context_s: float = 2.0, phones=None) -> np.ndarray:
     """(T, k) coefficients for ``audio`` at ``fps``, in chunks of ``chunk_s`` with ``context_s`` margins.
 
     Each chunk sees ``context_s`` seconds of audio on both sides (more than any
     model's receptive field), so the seams are invisible and memory is bounded.
+    ``phones`` (timed from the audio's first sample) are cut to each chunk's time.
     """
     from audio2mouth.inference import predict_with
 
     model = bundle.audio2mouth
     n = n_frames_for_duration(len(audio) / AUDIO_RATE, fps)
     if len(audio) <= (chunk_s + 2 * context_s) * AUDIO_RATE:
-        return predict_with(model, audio, fps, silence_db)[:n]
+        return predict_with(model, audio, fps, silence_db, phones)[:n]
     step = int(round(chunk_s * fps))
     out: np.ndarray | None = None
     for f0 in range(0, n, step):
         f1 = min(n, f0 + step)
         s0 = max(0, int(round((f0 / fps - context_s) * AUDIO_RATE)))
         s1 = min(len(audio), int(round((f1 / fps + context_s) * AUDIO_RATE)))
-        part = predict_with(model, audio[s0:s1], fps, silence_db)
+        part = predict_with(model, audio[s0:s1], fps, silence_db,
+                            phones.shifted(-s0 / AUDIO_RATE) if phones is not None else None)
         if out is None:
             out = np.empty((n, part.shape[1]), np.float32)
         first = int(round((f0 / fps - s0 / AUDIO_RATE) * fps))
@@ -80,8 +85,13 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
 
 def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Template | None = None,
           start_s: float = 0.0, duration_s: float | None = None, chunk_frames: int = 256,
-          silence_db: float | None = -60.0, colour_match: bool = True, feather: float = 0.04) -> SpeakResult:
-    """Render ``audio`` (N,) float32 16 kHz as the bundle's anchor into ``out`` (.mp4)."""
+          silence_db: float | None = -60.0, colour_match: bool = True, feather: float = 0.04,
+          phones=None) -> SpeakResult:
+    """Render ``audio`` (N,) float32 16 kHz as the bundle's anchor into ``out`` (.mp4).
+
+    ``phones``: timed phones of ``audio`` (``landmarks.phones.Phones``) for viseme models; when
+    None and the model needs them they are recognized from the audio.
+    """
     from renderer.inference import reference_mask
     from renderer.paste import feather_mask, paste_back
     from renderer.video import VideoWriter
@@ -102,8 +112,18 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     order = bounce_indices(n_out, first, last)
 
     tick = time.perf_counter()
-    coeffs = predict_coeffs(bundle, audio, fps, silence_db)
-    lower = bundle.audio2mouth.speaker.pca.decode(coeffs)  # (T, P, 2) canonical
+    if phones is None and bundle.audio2mouth.features.uses_phones and np.abs(audio).max(initial=0) > 0:
+        from landmarks.phones import recognize
+
+        phones = recognize(audio)
+    timings["phones"] += time.perf_counter() - tick
+    tick = time.perf_counter()
+    coeffs = predict_coeffs(bundle, audio, fps, silence_db, phones=phones)
+    speech = bundle.audio2mouth.speaker.pca.decode(coeffs)  # (T, P, 2) canonical, speech part
+    pose_model = bundle.audio2mouth.speaker.pose
+    # each template frame's own pose part, so jaw and lips agree with the head they are drawn on
+    canonical = apply_transform(cache.transforms[order], cache.landmarks[order])
+    lower = speech + (pose_model.pose_part(canonical) if pose_model is not None else 0.0)
     timings["audio2mouth"] += time.perf_counter() - tick
     renderer = bundle.renderer
 
@@ -172,27 +192,53 @@ def load_template(cfg: DictConfig, bundle: SpeakerBundle) -> Template | None:
     return Template(cache, video)
 
 
-def speech_from(cfg: DictConfig) -> np.ndarray:
+def speech_from(cfg: DictConfig) -> tuple[np.ndarray, str | None]:
+    """(audio (N,) float32 16 kHz, the words spoken if known: text=, or transcript= for audio=)."""
     audio, text = cfg.get("audio"), cfg.get("text")
     if bool(audio) == bool(text):
         raise LipsyncError("give exactly one of audio=PATH or text=\"...\"")
     if text:
         from pipeline.tts import synthesize
 
-        return synthesize(str(text), str(cfg.get("voice", "en-us")))
-    return load_audio(Path(str(audio)).expanduser())
+        return synthesize(str(text), str(cfg.get("voice", "en-us"))), str(text)
+    return load_audio(Path(str(audio)).expanduser()), read_transcript(cfg)
+
+
+def phones_of(bundle: SpeakerBundle, audio: np.ndarray, words: str | None, timings: dict | None = None):
+    """Timed phones for a viseme model (alignment to ``words`` when known), else None."""
+    if not bundle.audio2mouth.features.uses_phones or np.abs(audio).max(initial=0) == 0:
+        return None
+    from landmarks.phones import phones_for
+
+    tick = time.perf_counter()
+    phones = phones_for(audio, words)
+    if timings is not None:
+        timings["phones"] = time.perf_counter() - tick
+    return phones
+
+
+def save_phones_beside(video: Path, phones) -> Path:
+    """``<video>.phones.npz``: the phones the mouth was driven by, for the no-ground-truth sync score."""
+    path = video.with_suffix(".phones.npz")
+    phones.save(path)
+    return path
 
 
 @exit_on_user_error
 def run(cfg: DictConfig) -> SpeakResult:
     bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser())
     out = check_output(Path(required(cfg, "out")).expanduser())  # before any work
-    audio = speech_from(cfg)
+    audio, words = speech_from(cfg)
     if np.abs(audio).max(initial=0) < 10 ** (float(cfg.silence_db) / 20):
         print("note: the audio is silent; the anchor will keep a closed, still mouth")
+    timings: dict[str, float] = {}
+    phones = phones_of(bundle, audio, words, timings)
     result = speak(bundle, audio, out, load_template(cfg, bundle), float(cfg.template_start_s),
                    cfg.template_duration_s, int(cfg.chunk_frames), float(cfg.silence_db),
-                   bool(cfg.colour_match), float(cfg.feather))
+                   bool(cfg.colour_match), float(cfg.feather), phones=phones)
+    result.timings.update(timings)
+    if phones is not None:
+        save_phones_beside(result.path, phones)
     total = sum(result.timings.values())
     print(f"wrote {result.path}: {result.n_frames} frames at {result.fps:g} fps, {result.audio_s:.2f} s "
           f"(rendered in {total:.1f} s, real-time factor {total / max(result.audio_s, 1e-9):.2f})")

@@ -3,5 +3,7 @@
 from audio2mouth.components.discriminator import GANLoss, TCNDiscriminator
 from audio2mouth.components.lstm import BiLSTM, DelayedLSTM
 from audio2mouth.components.tcn import TCN, TCNGenerator
+from audio2mouth.components.visemes import VisemeBlend, VisemeResidualTCN
 
-__all__ = ["TCN", "BiLSTM", "DelayedLSTM", "GANLoss", "TCNDiscriminator", "TCNGenerator"]
+__all__ = ["TCN", "BiLSTM", "DelayedLSTM", "GANLoss", "TCNDiscriminator", "TCNGenerator", "VisemeBlend",
+           "VisemeResidualTCN"]

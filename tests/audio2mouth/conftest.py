@@ -16,6 +16,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from scipy.ndimage import uniform_filter1d
 
+from landmarks.cache import FORMAT_VERSION
 from landmarks.indices import LOWER_FACE
 from landmarks.pca import LowerFacePCA
 
@@ -75,7 +76,7 @@ def write_fake_cache(root: Path, seconds: float = 40.0, fps: float = 25.0, seed:
     )
     pca.save(root / "pca.npz", coeffs=pca.encode(shapes), lower_face=LOWER_FACE, shapes=shapes)
     np.save(root / "audio_16k.npy", audio)
-    meta = {"format_version": 1, "speaker": "fake", "fps": fps, "n_frames": n, "crop_size": 32}
+    meta = {"format_version": FORMAT_VERSION, "speaker": "fake", "fps": fps, "n_frames": n, "crop_size": 32}
     (root / "meta.json").write_text(json.dumps(meta))
     return root
 

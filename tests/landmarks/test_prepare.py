@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from landmarks.cache import SpeakerCache
+from landmarks.cache import FORMAT_VERSION, SpeakerCache
 from landmarks.errors import LipsyncError
 from landmarks.indices import mouth_opening
 from landmarks.prepare import prepare
@@ -31,7 +31,9 @@ def test_sample_cache_matches_the_known_answer(sample_cache):
     assert abs(len(cache.audio) / 16_000 - 12.0) < 0.05
     k = cache.pca.n_components
     assert cache.coeffs.shape == (300, k) and 1 <= k <= 20
-    np.testing.assert_allclose(cache.pca.decode(cache.coeffs), cache.lower_face_shapes, atol=0.05)
+    # speech part (PCA) + pose part = the lower face
+    np.testing.assert_allclose(cache.pca.decode(cache.coeffs) + cache.pose_offsets, cache.lower_face_shapes,
+                               atol=0.05)
     assert cache.crops.shape == (300, 128, 128, 3)
     face_map = cache.face_map(10)
     assert face_map.shape == (128, 128, 3) and face_map.any()
@@ -39,7 +41,7 @@ def test_sample_cache_matches_the_known_answer(sample_cache):
     inside = cache.landmarks_in_crop(10)
     assert (inside > 0).all() and (inside < 128).all()
     meta = json.loads((root / "meta.json").read_text())
-    assert meta["format_version"] == 1 and meta["face_map"]["size"] == 128
+    assert meta["format_version"] == FORMAT_VERSION and meta["face_map"]["size"] == 128
     assert cache.report["detection_rate"] == 1.0
     # The sample's mouth follows its audio with no delay, and the report sees that.
     assert abs(cache.report["av_offset_ms"]) <= 40 and cache.report["av_offset_peak_correlation"] > 0.5
