@@ -140,19 +140,30 @@ class Audio2MouthModule(pl.LightningModule):
             **({"pose_offsets": pose} if pose is not None else {}),
         }
 
-    def fit_output_gain(self, stage: str = "val") -> np.ndarray:
-        """Per-coefficient least-squares gain in [0, 1] of the last ``stage`` evaluation.
+    def fit_output_gain(self, stage: str = "val", mode: str = "sqrt_r") -> np.ndarray:
+        """Per-coefficient output gain fitted on the last ``stage`` evaluation (made with gain 1).
 
-        A coefficient the audio cannot predict on held-out data (on real footage: the
-        residual head yaw that similarity alignment leaves in the jaw contour) gets a gain
-        near 0, i.e. the train mean, instead of confident noise; predictable ones keep ~1.
-        Call after an evaluation made with gain 1. Returns (k,) float32.
+        ``shrink``: the least-squares gain r * std_true / std_pred, clipped to [0, 1]. It minimizes
+        MSE, but with a held-out r of ~0.6 it scales the motion down to 0.6 of the truth's: the
+        mouth mumbles. ``sqrt_r`` (default): std_true / std_pred * sqrt(max(r, 0)), clipped to
+        [0, 2]: a coefficient the audio predicts well moves as much as the truth (r = 1 gives the
+        true std), one it cannot predict shrinks to the train mean (r = 0 gives 0). For r = 0.6
+        it costs 0.67 of the mean predictor's MSE against 0.64 for ``shrink``, and keeps 0.77 of
+        the motion instead of 0.6. Returns (k,) float32.
         """
         ev, norm = self.last_eval[stage], self.speaker.target_norm
         pred = (ev["pred"][ev["valid"]] - norm.mean) / norm.std
         true = (ev["true"][ev["valid"]] - norm.mean) / norm.std
-        gain = (pred * true).sum(0) / np.maximum((pred**2).sum(0), 1e-8)
-        return np.clip(gain, 0.0, 1.0).astype(np.float32)
+        pred_c, true_c = pred - pred.mean(0), true - true.mean(0)
+        if mode == "shrink":
+            gain = (pred * true).sum(0) / np.maximum((pred**2).sum(0), 1e-8)
+            return np.clip(gain, 0.0, 1.0).astype(np.float32)
+        if mode != "sqrt_r":
+            raise ValueError(f"unknown calibration {mode!r} (shrink or sqrt_r)")
+        std_p, std_t = pred_c.std(0), true_c.std(0)
+        r = (pred_c * true_c).mean(0) / np.maximum(std_p * std_t, 1e-8)
+        gain = std_t / np.maximum(std_p, 1e-8) * np.sqrt(np.clip(r, 0.0, None))
+        return np.clip(gain, 0.0, 2.0).astype(np.float32)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

@@ -92,9 +92,11 @@ def train(cfg: DictConfig) -> dict:
     train_time = time.perf_counter() - t0
     if best.state is not None:
         module.net.load_state_dict(best.state)
-    if cfg.get("calibrate", False):  # shrink what the val block shows is unpredictable
+    calibrate = cfg.get("calibrate", False)
+    if calibrate:  # per-coefficient gain from the val block: unpredictable coefficients shrink
         trainer.validate(module, datamodule=datamodule, verbose=False)
-        datamodule.speaker.output_gain = module.fit_output_gain("val")
+        mode = "shrink" if calibrate is True else str(calibrate)
+        datamodule.speaker.output_gain = module.fit_output_gain("val", mode)
     test_metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
 
     save_bundle(

@@ -88,7 +88,7 @@ def correct_offset(samples: np.ndarray, phones, result: dict, fps: float, timest
                    setting) -> tuple[np.ndarray, object, dict]:
     """Estimate the A/V offset from phones vs mouth opening and shift the audio per ``setting``.
 
-    ``setting``: "auto" shifts by the estimate when its confidence reaches 0.2, a number shifts
+    ``setting``: "auto" shifts by the estimate when its confidence reaches 0.15, a number shifts
     by that many ms, 0 never shifts. Returns (audio, phones, offset record for the report).
     """
     from landmarks.sync import phone_offset, relative_opening, shift_audio
@@ -99,7 +99,7 @@ def correct_offset(samples: np.ndarray, phones, result: dict, fps: float, timest
         record["estimate_ms"], record["confidence"] = phone_offset(
             phones, relative_opening(result["landmarks"][valid]), timestamps[valid])
     if str(setting) == "auto":
-        confident = record["confidence"] is not None and record["confidence"] >= 0.2
+        confident = record["confidence"] is not None and record["confidence"] >= 0.15
         applied = record["estimate_ms"] if confident else 0.0
     else:
         try:

@@ -61,7 +61,7 @@ def phone_offset(phones, opening: np.ndarray, frame_times: np.ndarray, max_lag_s
     is correlated with the phone openness at t - L (``landmarks.visemes.OPENNESS``: 0 on P/B/M and
     silence, high on open vowels). The offset is the best L, positive when the mouth moves after
     the sound (video late), as in :func:`av_offset`. Confidence is the peak correlation; lips
-    naturally lead the sound by 0-100 ms, and a peak under ~0.2 means the estimate is unreliable.
+    naturally lead the sound by 0-100 ms, and a peak under ~0.15 means the estimate is unreliable.
     """
     from landmarks.visemes import openness
 

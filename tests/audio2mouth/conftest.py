@@ -24,19 +24,31 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 RATE = 16000
 
 
-def synthetic_speech(seconds: float, seed: int) -> np.ndarray:
-    """Bursts of band-limited noise of random loudness and length, silent gaps between."""
+def synthetic_speech(seconds: float, seed: int, with_phones: bool = False):
+    """Bursts of band-limited noise of random loudness and length, silent gaps between.
+
+    With ``with_phones`` also returns their "phones": each burst an open vowel (AA), each gap
+    silence, as a phone recognizer would time a clean recording of syllables.
+    """
+    from landmarks.phones import Phones
+
     rng = np.random.default_rng(seed)
     n = int(seconds * RATE)
     env = np.zeros(n, np.float32)
     t = int(0.3 * RATE)
+    starts, ends, labels = [0.0], [t / RATE], ["SIL"]
     while t < n:
         length = int(rng.uniform(0.08, 0.4) * RATE)
         env[t : t + length] = rng.uniform(0.2, 1.0)
-        t += length + int(rng.uniform(0.05, 0.5) * RATE)
+        gap = int(rng.uniform(0.05, 0.5) * RATE)
+        starts += [t / RATE, (t + length) / RATE]
+        ends += [(t + length) / RATE, (t + length + gap) / RATE]
+        labels += ["AA", "SIL"]
+        t += length + gap
     env = uniform_filter1d(env, 160)
     noise = uniform_filter1d(rng.standard_normal(n).astype(np.float32), 3)
-    return (0.3 * env * noise).astype(np.float32)
+    audio = (0.3 * env * noise).astype(np.float32)
+    return (audio, Phones(np.array(starts), np.array(ends), labels)) if with_phones else audio
 
 
 def mouth_from_audio(audio: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -49,7 +61,8 @@ def mouth_from_audio(audio: np.ndarray, times: np.ndarray) -> np.ndarray:
 def write_fake_cache(root: Path, seconds: float = 40.0, fps: float = 25.0, seed: int = 0) -> Path:
     """A minimal cache directory with the files audio2mouth reads (no crops/edges)."""
     root.mkdir(parents=True, exist_ok=True)
-    audio = synthetic_speech(seconds, seed)
+    audio, phones = synthetic_speech(seconds, seed, with_phones=True)
+    phones.save(root / "phones.npz")
     n = int(round(seconds * fps))
     times = np.arange(n) / fps
     opening = mouth_from_audio(audio, times)
