@@ -4,9 +4,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DEMO   ?= demo_out
 
-.PHONY: setup espeak demo test lint bench clean
+.PHONY: setup espeak browser demo test lint bench clean
 
-setup: $(VENV)/.installed espeak
+setup: $(VENV)/.installed espeak browser
 
 # espeak-ng speaks `text=` for lipsync-speak; Debian package, installed when we are root.
 espeak:
@@ -14,12 +14,18 @@ espeak:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; \
 	  else echo "note: install espeak-ng (sudo apt-get install espeak-ng) to use text= in lipsync-speak"; fi; }
 
+# chromium + chromedriver drive the newsroom page in its browser test; Debian packages, installed when we are root.
+browser:
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "note: install chromium and chromium-driver to run the newsroom page's browser test"; fi; }
+
 # torch's CPU build first (pinned), so nothing else pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,studio]"
 	touch $@
 
 # The whole pipeline on the built-in synthetic anchor, a few minutes on a CPU.
@@ -40,7 +46,7 @@ test: setup
 	$(PY) -m pytest
 
 lint: setup
-	$(VENV)/bin/ruff check landmarks audio2mouth renderer tests benchmarks
+	$(VENV)/bin/ruff check landmarks audio2mouth renderer pipeline tests benchmarks
 
 bench: setup
 	$(PY) benchmarks/bench_prepare.py

@@ -132,13 +132,16 @@ class AudioFeatures:
         view = np.lib.stride_tricks.sliding_window_view(padded, self.win)[:: self.hop][:n]
         return view * self._window
 
-    def __call__(self, audio: np.ndarray, phones=None) -> np.ndarray:
+    def __call__(self, audio: np.ndarray, phones=None, stats: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> np.ndarray:
         """(N,) audio -> (T', n_features). ``phones`` (a ``landmarks.phones.Phones`` timed from sample 0)
-        is needed by the viseme kinds; when missing they are recognized from the audio."""
+        is needed by the viseme kinds; when missing they are recognized from the audio. ``stats``:
+        per-utterance normalization statistics computed over a longer whole (:meth:`utterance_stats`),
+        so chunks of one utterance are normalized alike."""
         audio = check_audio(audio)
         blocks = []
         if self.n_acoustic:
-            blocks.append(self.acoustic(audio))
+            blocks.append(self.acoustic(audio, stats))
         if self.uses_phones:
             from landmarks.phones import recognize
             from landmarks.visemes import one_hot
@@ -147,8 +150,15 @@ class AudioFeatures:
             blocks.append(one_hot(phones, self.times(self.n_steps(len(audio)))))
         return np.concatenate(blocks, axis=1).astype(np.float32)
 
-    def acoustic(self, audio: np.ndarray) -> np.ndarray:
-        """(N,) checked audio -> (T', n_acoustic) MFCC or log-mel block with first differences."""
+    def utterance_stats(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(mean, std) of the static acoustic features over this utterance's voiced steps, or None."""
+        if not (self.utterance_norm and self.n_acoustic):
+            return None
+        static, log_energy = self._static(check_audio(audio))
+        return utterance_statistics(static, log_energy)
+
+    def _static(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(T', c) static features and (T',) natural-log energy of checked audio."""
         frames = self._frames(audio)  # (T', win)
         spec = scipy.fft.rfft(frames, n=self.n_fft, axis=1)  # complex64: float32 in, float32 out
         power = (spec.real**2 + spec.imag**2) / self.win
@@ -159,13 +169,20 @@ class AudioFeatures:
             static = np.concatenate([log_mel @ self._dct.T, log_energy[:, None]], axis=1)
         else:
             static = log_mel
+        return static, log_energy
+
+    def acoustic(self, audio: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """(N,) checked audio -> (T', n_acoustic) MFCC or log-mel block with first differences."""
+        static, log_energy = self._static(audio)
         if self.utterance_norm:
-            static = utterance_normalize(static, log_energy)
+            mean, std = stats if stats is not None else utterance_statistics(static, log_energy)
+            static = (static - mean) / std
         return np.concatenate([static, first_difference(static)], axis=1).astype(np.float32)
 
 
-def utterance_normalize(static: np.ndarray, log_energy: np.ndarray, voiced_db: float = 30.0) -> np.ndarray:
-    """Standardize (T', c) static features by their mean/std over the utterance's voiced steps.
+def utterance_statistics(static: np.ndarray, log_energy: np.ndarray, voiced_db: float = 30.0
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std), each (c,), of (T', c) static features over the utterance's voiced steps.
 
     Voiced: within ``voiced_db`` dB of the utterance's 95th-percentile energy, so the
     statistics describe speech, not how much silence the recording happens to hold.
@@ -174,8 +191,7 @@ def utterance_normalize(static: np.ndarray, log_energy: np.ndarray, voiced_db: f
     voiced = level_db > np.percentile(level_db, 95) - voiced_db
     if voiced.sum() < 10:
         voiced = np.ones_like(voiced)
-    mean, std = static[voiced].mean(0), static[voiced].std(0)
-    return (static - mean) / np.maximum(std, 1e-3)
+    return static[voiced].mean(0), np.maximum(static[voiced].std(0), 1e-3)
 
 
 def check_audio(audio: np.ndarray) -> np.ndarray:

@@ -53,25 +53,50 @@ def silence_weight(audio: np.ndarray, times: np.ndarray, silence_db: float) -> n
     return steps_to_frames(uniform_filter1d(quiet, size=5), steps, times)
 
 
+def closure_weight(phones, times: np.ndarray, ramp_s: float = 0.02) -> np.ndarray:
+    """(T,) in [0, 1]: 1 during each P/B/M phone, ramping linearly to 0 over ``ramp_s`` on each side.
+
+    Lips must touch for P, B and M in every voice and language, but a regression
+    trained on a minute of footage averages those brief (50-100 ms) closures
+    away: the predicted mouth narrows without closing. This weight lets
+    inference close it where the phones say so.
+    """
+    from landmarks.visemes import bilabial_intervals
+
+    weight = np.zeros(len(times), np.float64)
+    for start, end in bilabial_intervals(phones):
+        before = np.clip((times - (start - ramp_s)) / max(ramp_s, 1e-3), 0.0, 1.0)
+        after = np.clip(((end + ramp_s) - times) / max(ramp_s, 1e-3), 0.0, 1.0)
+        weight = np.maximum(weight, np.minimum(before, after))
+    return weight
+
+
 def predict_with(
-    model: Audio2MouthModel, audio: np.ndarray, fps: float, silence_db: float | None = -60.0, phones=None
+    model: Audio2MouthModel, audio: np.ndarray, fps: float, silence_db: float | None = -60.0, phones=None,
+    bilabial_closure: bool = True, stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Loaded model + (N,) 16 kHz audio -> (T, k) speech coefficients, T = ceil(duration * fps).
 
     ``phones`` (``landmarks.phones.Phones`` timed from the audio's first sample) feed viseme
-    features; without them a model that needs them recognizes them from the audio.
+    features; without them a model that needs them recognizes them from the audio. With phones
+    and ``bilabial_closure`` the mouth closes to the speaker's rest shape on P/B/M
+    (:func:`closure_weight`). ``stats``: per-utterance feature statistics of a longer whole that
+    this audio is a chunk of (``AudioFeatures.utterance_stats``).
     """
     audio = check_audio(audio)
     if len(audio) < MIN_SAMPLES:
         raise LipsyncError(f"audio too short: {len(audio)} samples, need at least 10 ms")
     if fps <= 0:
         raise LipsyncError(f"fps must be positive, got {fps}")
-    feats = model.features(audio, phones)
+    feats = model.features(audio, phones, stats)
     coeffs_steps = run_net(model, feats)
     frame_times = output_frame_times(len(audio) / AUDIO_RATE, fps)
     coeffs = steps_to_frames(coeffs_steps, model.features.times(len(feats)), frame_times)
     if silence_db is not None:
         w = silence_weight(audio, frame_times, silence_db)[:, None]
+        coeffs = (1 - w) * coeffs + w * model.speaker.rest_coeffs
+    if bilabial_closure and phones is not None:
+        w = closure_weight(phones, frame_times)[:, None]
         coeffs = (1 - w) * coeffs + w * model.speaker.rest_coeffs
     return coeffs.astype(np.float32)
 

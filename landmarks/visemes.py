@@ -67,7 +67,9 @@ def viseme_ids(phones: Phones, times: np.ndarray) -> np.ndarray:
 
     Phone i covers [start_s[i], end_s[i]); phones must be sorted by start and not overlap.
     """
-    times = np.asarray(times, np.float64)
+    # Boundaries and feature steps both fall on 10 ms multiples; a microsecond nudge makes exact
+    # ties resolve the same way however the times were shifted (speak's chunks, A/V offsets).
+    times = np.asarray(times, np.float64) + 1e-6
     out = np.zeros(times.shape, np.int64)
     if len(phones) == 0:
         return out
@@ -90,4 +92,4 @@ def openness(phones: Phones, times: np.ndarray) -> np.ndarray:
 def bilabial_intervals(phones: Phones) -> list[tuple[float, float]]:
     """(start_s, end_s) of each P/B/M phone: times when the lips should be closed."""
     ids = label_ids(phones.labels)
-    return [(float(s), float(e)) for s, e, v in zip(phones.start_s, phones.end_s, ids) if v == BILABIAL]
+    return [(float(s), float(e)) for s, e, v in zip(phones.start_s, phones.end_s, ids, strict=True) if v == BILABIAL]

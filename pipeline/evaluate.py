@@ -96,7 +96,8 @@ def evaluate(cfg: DictConfig) -> dict:
         rendered = Path(tmp) / "rendered.mp4"
         phones = cache.phones.shifted(-a0 / AUDIO_RATE) if cache.phones is not None else None
         result = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
-                       cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None)
+                       cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
+                       bilabial_closure=bool(cfg.get("bilabial_closure", True)))
         report = compare(rendered, clip, cache, first, last)
         if cfg.get("keep_video", True):
             os.replace(rendered, video_path)

@@ -130,7 +130,8 @@ def evaluation_section(path: Path, out: Path) -> list[str]:
         plot_opening(series["opening"], series["opening_true"], report["fps"], out / "opening.png")
         blocks.append("### Mouth opening over time\n\n![mouth opening](opening.png)\n")
     if report.get("sync"):
-        blocks.append("### Lip sync against the phones\n\n" + sync_table(report["sync"], report.get("sync_ground_truth")))
+        scores = sync_table(report["sync"], report.get("sync_ground_truth"))
+        blocks.append("### Lip sync against the phones\n\n" + scores)
     if report.get("video") and Path(report["video"]).exists():
         blocks.append(video_block(Path(report["video"]), out, "evaluation.mp4"))
     return blocks

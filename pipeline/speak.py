@@ -52,7 +52,8 @@ class SpeakResult:
 
 
 def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence_db: float | None,
-                   chunk_s: float = 60.0, context_s: float = 2.0, phones=None) -> np.ndarray:
+                   chunk_s: float = 60.0, context_s: float = 2.0, phones=None,
+                   bilabial_closure: bool = True) -> np.ndarray:
     """(T, k) coefficients for ``audio`` at ``fps``, in chunks of ``chunk_s`` with ``context_s`` margins.
 
     Each chunk sees ``context_s`` seconds of audio on both sides (more than any
@@ -63,16 +64,22 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
 
     model = bundle.audio2mouth
     n = n_frames_for_duration(len(audio) / AUDIO_RATE, fps)
+    if phones is None and model.features.uses_phones and np.abs(audio).max(initial=0) > 0:
+        from landmarks.phones import recognize
+
+        phones = recognize(audio)  # once for the whole audio, so every chunk sees the same phones
     if len(audio) <= (chunk_s + 2 * context_s) * AUDIO_RATE:
-        return predict_with(model, audio, fps, silence_db, phones)[:n]
+        return predict_with(model, audio, fps, silence_db, phones, bilabial_closure)[:n]
     step = int(round(chunk_s * fps))
+    stats = model.features.utterance_stats(audio)  # chunks of one utterance are normalized alike
     out: np.ndarray | None = None
     for f0 in range(0, n, step):
         f1 = min(n, f0 + step)
         s0 = max(0, int(round((f0 / fps - context_s) * AUDIO_RATE)))
         s1 = min(len(audio), int(round((f1 / fps + context_s) * AUDIO_RATE)))
         part = predict_with(model, audio[s0:s1], fps, silence_db,
-                            phones.shifted(-s0 / AUDIO_RATE) if phones is not None else None)
+                            phones.shifted(-s0 / AUDIO_RATE) if phones is not None else None, bilabial_closure,
+                            stats)
         if out is None:
             out = np.empty((n, part.shape[1]), np.float32)
         first = int(round((f0 / fps - s0 / AUDIO_RATE) * fps))
@@ -86,11 +93,12 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
 def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Template | None = None,
           start_s: float = 0.0, duration_s: float | None = None, chunk_frames: int = 256,
           silence_db: float | None = -60.0, colour_match: bool = True, feather: float = 0.04,
-          phones=None) -> SpeakResult:
+          phones=None, bilabial_closure: bool = True) -> SpeakResult:
     """Render ``audio`` (N,) float32 16 kHz as the bundle's anchor into ``out`` (.mp4).
 
     ``phones``: timed phones of ``audio`` (``landmarks.phones.Phones``) for viseme models; when
-    None and the model needs them they are recognized from the audio.
+    None and the model needs them they are recognized from the audio. ``bilabial_closure``
+    closes the lips on P/B/M (``audio2mouth.inference.closure_weight``).
     """
     from renderer.inference import reference_mask
     from renderer.paste import feather_mask, paste_back
@@ -118,7 +126,7 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
         phones = recognize(audio)
     timings["phones"] += time.perf_counter() - tick
     tick = time.perf_counter()
-    coeffs = predict_coeffs(bundle, audio, fps, silence_db, phones=phones)
+    coeffs = predict_coeffs(bundle, audio, fps, silence_db, phones=phones, bilabial_closure=bilabial_closure)
     speech = bundle.audio2mouth.speaker.pca.decode(coeffs)  # (T, P, 2) canonical, speech part
     pose_model = bundle.audio2mouth.speaker.pose
     # each template frame's own pose part, so jaw and lips agree with the head they are drawn on
@@ -235,7 +243,8 @@ def run(cfg: DictConfig) -> SpeakResult:
     phones = phones_of(bundle, audio, words, timings)
     result = speak(bundle, audio, out, load_template(cfg, bundle), float(cfg.template_start_s),
                    cfg.template_duration_s, int(cfg.chunk_frames), float(cfg.silence_db),
-                   bool(cfg.colour_match), float(cfg.feather), phones=phones)
+                   bool(cfg.colour_match), float(cfg.feather), phones=phones,
+                   bilabial_closure=bool(cfg.get("bilabial_closure", True)))
     result.timings.update(timings)
     if phones is not None:
         save_phones_beside(result.path, phones)

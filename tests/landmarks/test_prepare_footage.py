@@ -39,6 +39,9 @@ def test_lieu_256px_25fps(compose_prepare, shared_clip, tmp_path):
     cache = prepared(compose_prepare, tmp_path, shared_clip("lieu_train.mp4"))
     check_tracking(cache, 1200, 25.0, (256, 256))
     assert len(cache.audio) == pytest.approx(48.0 * 16_000, abs=160)
+    # lieu's audio lags its video; the phones find it and prepare shifts the audio
+    record = cache.report["av_offset_phones"]
+    assert -160 <= record["estimate_ms"] <= -60 and record["applied_ms"] == record["estimate_ms"], record
 
 
 def test_obama_weekly_720p_30fps(compose_prepare, shared_clip, tmp_path):
@@ -46,6 +49,27 @@ def test_obama_weekly_720p_30fps(compose_prepare, shared_clip, tmp_path):
     check_tracking(cache, 795, 30.0, (1280, 720))
     # A medium shot: the face is a small part of the frame (crop ~ 250 px of 1280).
     assert 150 < np.median(cache.crop_boxes[:, 2]) < 400
+    check_phones_and_sync(cache)
+
+
+def check_phones_and_sync(cache: SpeakerCache) -> None:
+    """Phones at a speech-like rate; the offset estimator and the sync score see sync, and see a shift."""
+    from landmarks.sync import phone_offset, relative_opening
+    from pipeline.sync_score import sync_score
+
+    assert 8 < cache.phones.rate() < 16
+    record = cache.report["av_offset_phones"]
+    assert -120 <= record["estimate_ms"] <= 60 and record["confidence"] > 0.2
+    raw = np.load(cache.root / "landmarks.npz")["raw_landmarks"]
+    opening, times = relative_opening(raw), cache.timestamps
+    # an artificial 200 ms delay of the sound is found as such
+    shifted_ms, _ = phone_offset(cache.phones.shifted(0.2), relative_opening(cache.landmarks), times)
+    assert abs(shifted_ms - (-200)) <= 40, shifted_ms
+    # the real clip scores high at lag 0 and clearly lower with its audio 5 frames off
+    ok = sync_score(cache.phones, opening, times, cache.fps)
+    off = sync_score(cache.phones.shifted(5 / cache.fps), opening, times, cache.fps)
+    assert abs(ok["best_lag_ms"]) <= 100 and ok["openness_r"] > 0.25
+    assert off["openness_r"] < ok["openness_r"] - 0.15 and off["bilabial_closed"] < ok["bilabial_closed"]
 
 
 def test_obama_clip2_silent_video_with_separate_wav(compose_prepare, shared_clip, tmp_path):
