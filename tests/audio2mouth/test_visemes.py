@@ -91,3 +91,22 @@ def test_utterance_norm_removes_the_recording_level(kind):
     raw = AudioFeatures(kind=kind)
     raw_diff = np.abs(raw(audio, empty)[voiced, :14] - raw(audio * 0.5, empty)[voiced, :14]).mean()
     assert diff < 0.05 < 0.5 < raw_diff, (diff, raw_diff)
+
+
+def test_sqrt_r_gain_keeps_predictable_motion_and_shrinks_noise():
+    from types import SimpleNamespace
+
+    from audio2mouth.features import Normalizer
+    from audio2mouth.module import Audio2MouthModule
+
+    rng = np.random.default_rng(0)
+    true = rng.standard_normal((4000, 2))
+    # coefficient 0: a perfect but half-size prediction; coefficient 1: pure noise
+    pred = np.stack([0.5 * true[:, 0], rng.standard_normal(4000)], axis=1)
+    module = Audio2MouthModule.__new__(Audio2MouthModule)  # only the gain code is under test
+    module.speaker = SimpleNamespace(target_norm=Normalizer(np.zeros(2, np.float32), np.ones(2, np.float32)))
+    module.last_eval = {"val": {"pred": pred, "true": true, "valid": np.ones(4000, bool)}}
+    gain = module.fit_output_gain("val", "sqrt_r")
+    assert gain[0] == pytest.approx(2.0, abs=0.05) and gain[1] < 0.2  # full-size motion back; noise shrunk
+    shrink = module.fit_output_gain("val", "shrink")
+    assert shrink[0] == pytest.approx(1.0) and shrink[1] < 0.05  # least squares never enlarges

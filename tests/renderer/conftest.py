@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from landmarks import indices as ix
+from landmarks.cache import FORMAT_VERSION
 from landmarks.crop import frame_to_crop
 from landmarks.facemap import FaceMapParams, canny_edges
 
@@ -133,7 +134,7 @@ def make_fake_cache(
     np.save(root / "edges.npy", edges)
     (root / "report.json").write_text("{}")
     meta = {
-        "format_version": 1,
+        "format_version": FORMAT_VERSION,
         "fps": fps,
         "n_frames": n_frames,
         "crop_size": size,
