@@ -24,7 +24,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 
 from audio2mouth.augment import Augmentation
 from audio2mouth.bundle import load_bundle
