@@ -24,7 +24,6 @@ import argparse
 import json
 from pathlib import Path
 
-
 from audio2mouth.augment import Augmentation
 from audio2mouth.bundle import load_bundle
 from audio2mouth.datamodule import resolve_cache
