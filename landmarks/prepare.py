@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from landmarks import indices as ix
 from landmarks.alignment import apply_transform, build_reference, fit_transforms, lower_face_canonical
+from landmarks.av_offset import correct_offset, timed_phones
 from landmarks.cache import FORMAT_VERSION, META, SpeakerCache
 from landmarks.crop import crop_matrix, extract_crop, face_boxes, fill_invalid_nearest
 from landmarks.detect import DetectParams
@@ -75,42 +76,6 @@ def read_transcript(cfg: DictConfig) -> str | None:
             raise LipsyncError(f"transcript file not found: {path}")
         return path.read_text(encoding="utf-8").strip() or None
     return str(value).strip() or None
-
-
-def timed_phones(samples: np.ndarray, cfg: DictConfig, transcript: str | None):
-    """Phones of the footage's audio: forced alignment of the transcript, else recognition."""
-    from landmarks.phones import phones_for
-
-    return phones_for(samples, transcript, jobs=int(cfg.landmarks.phones.jobs))
-
-
-def correct_offset(samples: np.ndarray, phones, result: dict, fps: float, timestamps: np.ndarray,
-                   setting) -> tuple[np.ndarray, object, dict]:
-    """Estimate the A/V offset from phones vs mouth opening and shift the audio per ``setting``.
-
-    ``setting``: "auto" shifts by the estimate when its confidence reaches 0.15, a number shifts
-    by that many ms, 0 never shifts. Returns (audio, phones, offset record for the report).
-    """
-    from landmarks.sync import phone_offset, relative_opening, shift_audio
-
-    valid = result["valid"]
-    record: dict = {"setting": str(setting), "estimate_ms": None, "confidence": None, "applied_ms": 0.0}
-    if phones is not None and valid.sum() > 2 * fps:
-        record["estimate_ms"], record["confidence"] = phone_offset(
-            phones, relative_opening(result["landmarks"][valid]), timestamps[valid])
-    if str(setting) == "auto":
-        confident = record["confidence"] is not None and record["confidence"] >= 0.15
-        applied = record["estimate_ms"] if confident else 0.0
-    else:
-        try:
-            applied = float(setting)
-        except ValueError as err:
-            raise LipsyncError(f"landmarks.av_offset must be auto, 0 or a number of ms, got {setting!r}") from err
-    record["applied_ms"] = float(applied)
-    if applied:
-        samples = shift_audio(samples, applied)
-        phones = phones.shifted(applied / 1000) if phones is not None else None
-    return samples, phones, record
 
 
 def load_speech(video: Path, audio: Path | None, n_frames: int, fps: float,
