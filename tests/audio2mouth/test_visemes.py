@@ -110,3 +110,13 @@ def test_sqrt_r_gain_keeps_predictable_motion_and_shrinks_noise():
     assert gain[0] == pytest.approx(2.0, abs=0.05) and gain[1] < 0.2  # full-size motion back; noise shrunk
     shrink = module.fit_output_gain("val", "shrink")
     assert shrink[0] == pytest.approx(1.0) and shrink[1] < 0.05  # least squares never enlarges
+
+
+def test_closure_weight_is_one_on_bilabials_and_ramps_off():
+    from audio2mouth.inference import closure_weight
+
+    phones = Phones(np.array([0.0, 0.5, 0.6]), np.array([0.5, 0.6, 1.0]), ["AA", "M", "AA"])
+    times = np.array([0.40, 0.47, 0.49, 0.55, 0.61, 0.63, 0.70])
+    w = closure_weight(phones, times, ramp_s=0.02)
+    assert w.tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0, 0.5, 0.0, 0.0], abs=1e-6)
+    assert closure_weight(Phones(np.zeros(0), np.zeros(0), []), times).max() == 0
