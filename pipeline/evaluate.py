@@ -32,8 +32,11 @@ from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
 
 
-def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int) -> dict:
-    """Frame-by-frame comparison of the rendered video with clip frames [first, last]."""
+def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int, phones=None) -> dict:
+    """Frame-by-frame comparison of the rendered video with clip frames [first, last].
+
+    ``phones``: the clip's phones timed from frame ``first`` (for the sync scores), or None.
+    """
     tracker = FaceTracker(DetectParams(), cache.fps)
     raw = np.load(cache.root / "landmarks.npz")["raw_landmarks"][first : last + 1]
     size = cache.crop_size
@@ -59,8 +62,7 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
     lmd = m.lmd(pred[both], raw[:n][both])
     times = cache.timestamps[first : first + n][both] - cache.timestamps[first]
     sync = {}
-    if cache.phones is not None:  # phones of the clip's (offset-corrected) audio, timed from this segment
-        phones = cache.phones.shifted(-cache.timestamps[first])
+    if phones is not None:
         sync = {"sync": sync_score(phones, pred_open, times, cache.fps),
                 "sync_ground_truth": sync_score(phones, true_open, times, cache.fps)}
     return {
@@ -94,11 +96,12 @@ def evaluate(cfg: DictConfig) -> dict:
     video_path = out.with_suffix(".mp4")
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         rendered = Path(tmp) / "rendered.mp4"
+        # phones of the clip's (offset-corrected) audio, timed from this segment's first sample
         phones = cache.phones.shifted(-a0 / AUDIO_RATE) if cache.phones is not None else None
         result = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
                        cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
                        bilabial_closure=bool(cfg.get("bilabial_closure", True)))
-        report = compare(rendered, clip, cache, first, last)
+        report = compare(rendered, clip, cache, first, last, phones)
         if cfg.get("keep_video", True):
             os.replace(rendered, video_path)
     report = {"bundle": str(bundle.root), "clip": str(clip), "segment_s": [float(cache.timestamps[first]),

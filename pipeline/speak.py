@@ -119,12 +119,8 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
               "the template plays back and forth")
     order = bounce_indices(n_out, first, last)
 
-    tick = time.perf_counter()
-    if phones is None and bundle.audio2mouth.features.uses_phones and np.abs(audio).max(initial=0) > 0:
-        from landmarks.phones import recognize
-
-        phones = recognize(audio)
-    timings["phones"] += time.perf_counter() - tick
+    if phones is None:
+        phones = phones_of(bundle, audio, None, timings)
     tick = time.perf_counter()
     coeffs = predict_coeffs(bundle, audio, fps, silence_db, phones=phones, bilabial_closure=bilabial_closure)
     speech = bundle.audio2mouth.speaker.pca.decode(coeffs)  # (T, P, 2) canonical, speech part
