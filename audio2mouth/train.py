@@ -27,6 +27,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from audio2mouth.bundle import save_bundle
 from audio2mouth.inference import time_inference
 from landmarks.errors import exit_on_user_error
+from landmarks.training import MeanOverRanks, stop_record
 
 
 class BatchTimer(Callback):
@@ -56,6 +57,13 @@ class BestWeights(Callback):
         self.best = float(value)
         self.state = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
 
+    # Kept in Lightning's checkpoint (plain tensors), so a resumed run still ends with the best weights.
+    def state_dict(self) -> dict:
+        return {"best": self.best, "state": self.state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best, self.state = float(state_dict.get("best", self.best)), state_dict.get("state")
+
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
@@ -63,8 +71,12 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def train(cfg: DictConfig) -> dict:
-    """Fit, test on the held-out block, save the model folder; returns results.json's dict."""
+def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
+    """Fit, test on the held-out block, save the model folder; returns results.json's dict.
+
+    ``callbacks`` are added to the configured ones (fit times batches with one). Under DDP
+    every rank trains and tests; only rank 0 writes the model folder and results.json.
+    """
     pl.seed_everything(int(cfg.seed), workers=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -78,7 +90,9 @@ def train(cfg: DictConfig) -> dict:
     module.attach_speaker(datamodule.speaker)
 
     timer, best = BatchTimer(), BestWeights("val/mse")
-    callbacks = [timer, best]
+    # MeanOverRanks first: early stopping, BestWeights and checkpoints must see the DDP-averaged metric.
+    callbacks = [MeanOverRanks(), timer, best, *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c),
+                 *(callbacks or [])]
     if cfg.get("checkpoint", False):  # Lightning checkpoints, for resuming long runs
         callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor="val/mse", save_last=True))
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
@@ -98,6 +112,9 @@ def train(cfg: DictConfig) -> dict:
         mode = "shrink" if calibrate is True else str(calibrate)
         datamodule.speaker.output_gain = module.fit_output_gain("val", mode)
     test_metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    stop = stop_record(trainer)
+    if not trainer.is_global_zero:
+        return {"test": {k.split("/", 1)[1]: float(v) for k, v in test_metrics.items()}, "stop": stop}
 
     save_bundle(
         out_dir,
@@ -137,6 +154,7 @@ def train(cfg: DictConfig) -> dict:
         "train_batches": len(timer.times),
         "train_total_s": train_time,
         "epochs": int(trainer.current_epoch),
+        "stop": stop,
         "threads": torch.get_num_threads(),
         **speed,
     }

@@ -78,16 +78,14 @@ def looped(video: Path, times: int, out: Path) -> Path:
     """Re-encode ``video`` ``times`` times back to back (a longer clip with the same content)."""
     import numpy as np
 
-    from landmarks.media import iter_frames, load_audio, probe_video
-    from landmarks.writer import Mp4Writer
+    from landmarks.media import AUDIO_RATE, iter_frames, load_audio, probe_video
+    from landmarks.writer import write_video
 
     info = probe_video(video)
-    audio = np.tile(load_audio(video), times)
-    with Mp4Writer(out, info.fps, (info.width, info.height), audio) as writer:
-        for _ in range(times):
-            for _, rgb in iter_frames(video):
-                writer.write(rgb)
-    return out
+    n = sum(1 for _ in iter_frames(video))  # frames of one pass
+    # The writer takes as many frames as the audio covers: cut the audio to the frames.
+    audio = np.tile(load_audio(video), times)[: int(n * times / info.fps * AUDIO_RATE)]
+    return write_video(out, (rgb for _ in range(times) for _, rgb in iter_frames(video)), info.fps, audio)
 
 
 def main() -> None:

@@ -23,10 +23,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from landmarks.media import iter_frames
+from landmarks.writer import VideoWriter
 from renderer.components import input_channels
 from renderer.inference import NeuralRenderer, load_renderer
 from renderer.paste import feather_mask, paste_back
-from renderer.video import VideoWriter
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO / ".." / "shared" / "data" / "obama_weekly_train.mp4"

@@ -25,7 +25,8 @@ from landmarks.alignment import apply_transform
 from landmarks.detect import DetectParams, FaceTracker
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.synthetic_audio import mouth_opening_from_audio, speech_like
-from landmarks.writer import Mp4Writer
+from landmarks.timebase import n_frames_for_duration
+from landmarks.writer import VideoWriter
 
 SIZE = 256  # frame side, pixels
 FPS = 25.0
@@ -99,14 +100,15 @@ def make_sample(out_dir: str | Path, duration_s: float = 40.0, seed: int = 0) ->
     and the audio (N,) float32 at 16 kHz. Returns the video path.
     """
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     audio = speech_like(duration_s, AUDIO_RATE, seed)
-    n_frames = int(round(duration_s * FPS))
+    n_frames = n_frames_for_duration(len(audio) / AUDIO_RATE, FPS)  # what the writer takes
     opening = mouth_opening_from_audio(audio, FPS, n_frames, AUDIO_RATE)
     face, points = base_portrait()
     warp = MouthWarp(points)
     truth = np.zeros((n_frames, 68, 2), np.float32)
     video = out_dir / "sample_anchor.mp4"
-    with Mp4Writer(video, FPS, (SIZE, SIZE), audio, AUDIO_RATE, crf=16) as writer:
+    with VideoWriter(video, FPS, audio, AUDIO_RATE, crf=16) as writer:
         for i in range(n_frames):
             moved = warp.points(points, opening[i])
             frame = warp.frame(face, opening[i])

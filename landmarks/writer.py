@@ -1,8 +1,15 @@
-"""Streaming H.264 + AAC mp4 writer (PyAV): frames in, one file out, bounded memory.
+"""The one mp4 writer (PyAV, H.264 + AAC): frames in, one file out, no image dumps.
 
-Audio is encoded alongside the video, up to each frame's end time, so the muxer
-never has to buffer a whole stream. The file is written to a temporary name in
-the same directory and renamed on success, so a failure never leaves a partial mp4.
+It sits in the lowest layer because everything writes video: the synthetic sample
+(landmarks), the renderer's preview, speak, the tests and benchmarks.
+
+With audio the frame count is fixed by it: ``n_frames_for_duration(audio seconds,
+fps)`` frames, each shown for 1/fps s, so the video ends within one frame of
+the audio. Without audio (a silent template take) any number of frames is written.
+Audio is encoded as it becomes due, interleaved with the video, and only the
+current frame is held: memory does not grow with the length. The
+file is written under a temporary name next to the target and renamed when
+complete; a failed or short write leaves no partial mp4 behind.
 """
 
 from __future__ import annotations
@@ -15,73 +22,154 @@ import av
 import numpy as np
 
 from landmarks.errors import LipsyncError
+from landmarks.media import AUDIO_RATE
+from landmarks.timebase import n_frames_for_duration
 
 
-class Mp4Writer:
-    """``with Mp4Writer(path, fps, size, audio) as w: w.write(rgb)``.
+class VideoWriter:
+    """Context manager: ``write(rgb)`` exactly ``n_frames`` times, then the file is finished.
 
-    ``audio`` is (N,) float32 mono in [-1, 1] at ``audio_rate`` Hz, or None.
-    ``size`` is (width, height); both are rounded down to even numbers for yuv420p.
+    ``audio`` (N,) float32 mono in [-1, 1] at ``audio_rate`` Hz decides
+    ``n_frames``. Writing more frames than that raises; closing with fewer
+    raises (a template shorter than the requested output is an error, not a
+    silently short video). ``audio=None`` writes a silent video of as many
+    frames as are given (``n_frames`` is then None). Frames are (H, W, 3) uint8 RGB of one size; an odd
+    width or height is padded by one replicated row/column (yuv420p needs even sizes).
     """
 
-    def __init__(self, path: str | Path, fps: float, size: tuple[int, int], audio: np.ndarray | None = None,
-                 audio_rate: int = 16_000, crf: int = 18, preset: str = "veryfast"):
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float,
+        audio: np.ndarray | None = None,
+        audio_rate: int = AUDIO_RATE,
+        crf: int = 18,
+        preset: str = "veryfast",
+        audio_bitrate: int = 128_000,
+    ):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
-        self.fps = Fraction(fps).limit_denominator(1001)
-        self.width, self.height = size[0] // 2 * 2, size[1] // 2 * 2
-        self.audio = None if audio is None else np.asarray(audio, np.float32).reshape(-1)
-        self.audio_rate = audio_rate
-        self.crf, self.preset = crf, preset
-        self.n_frames = 0
+        if self.path.suffix.lower() != ".mp4":
+            raise LipsyncError(f"output must be an .mp4 file: {self.path}")
+        if not self.path.parent.is_dir():
+            raise LipsyncError(f"output directory does not exist: {self.path.parent}")
+        self.audio = None if audio is None else np.clip(np.asarray(audio, np.float32).reshape(-1), -1, 1)
+        self.audio_rate = int(audio_rate)
+        self.rate = Fraction(fps).limit_denominator(1001) if fps > 0 else None
+        if self.rate is None or (self.audio is not None and len(self.audio) == 0):
+            raise LipsyncError("the video writer needs fps > 0 and, when given, a non-empty audio track")
+        self.n_frames = (None if self.audio is None
+                         else n_frames_for_duration(len(self.audio) / self.audio_rate, float(self.rate)))
+        self.crf, self.preset, self.audio_bitrate = crf, preset, audio_bitrate
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial.mp4")
+        self.count = 0
         self._audio_pos = 0
+        self._container = None
 
-    def __enter__(self) -> Mp4Writer:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.container = av.open(str(self.tmp), mode="w")
-        except (OSError, av.error.FFmpegError) as err:
-            raise LipsyncError(f"cannot write {self.path}: {err}") from err
-        self.vstream = self.container.add_stream("libx264", rate=self.fps)
-        self.vstream.width, self.vstream.height = self.width, self.height
-        self.vstream.pix_fmt = "yuv420p"
-        self.vstream.options = {"crf": str(self.crf), "preset": self.preset}
-        self.astream = None
+    def _open(self, height: int, width: int) -> None:
+        self._container = av.open(str(self.tmp), mode="w", format="mp4")
+        video = self._container.add_stream("libx264", rate=self.rate)
+        video.width, video.height = width + width % 2, height + height % 2
+        video.pix_fmt = "yuv420p"
+        video.time_base = 1 / self.rate
+        video.options = {"crf": str(self.crf), "preset": self.preset}
+        audio = None
         if self.audio is not None:
-            self.astream = self.container.add_stream("aac", rate=self.audio_rate)
-            self.astream.layout = "mono"
-            self._frame_size = 1024  # AAC frame length in samples
-        return self
+            audio = self._container.add_stream("aac", rate=self.audio_rate)
+            audio.layout = "mono"
+            audio.bit_rate = self.audio_bitrate
+        self._video, self._audio_stream = video, audio
+        self._size = (height, width)
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Append one (H, W, 3) uint8 RGB frame."""
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: self.height, : self.width]), format="rgb24")
-        self.container.mux(self.vstream.encode(frame))
-        self.n_frames += 1
-        self._write_audio_until(self.n_frames / float(self.fps))
-
-    def _write_audio_until(self, t_s: float | None) -> None:
-        if self.astream is None:
+    def _encode_audio_until(self, sample: int) -> None:
+        if self._audio_stream is None:
             return
-        end = len(self.audio) if t_s is None else min(len(self.audio), int(round(t_s * self.audio_rate)))
-        while self._audio_pos < end and (t_s is None or end - self._audio_pos >= self._frame_size):
-            chunk = self.audio[self._audio_pos : self._audio_pos + self._frame_size]
-            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="flt", layout="mono")
+        step = self._audio_stream.codec_context.frame_size or 1024
+        while self._audio_pos < min(sample, len(self.audio)):
+            end = min(self._audio_pos + step, len(self.audio))
+            chunk = self.audio[self._audio_pos : end]
+            frame = av.AudioFrame.from_ndarray(chunk[None], format="flt", layout="mono")
             frame.sample_rate = self.audio_rate
             frame.pts = self._audio_pos
-            self.container.mux(self.astream.encode(frame))
-            self._audio_pos += len(chunk)
+            frame.time_base = Fraction(1, self.audio_rate)
+            for packet in self._audio_stream.encode(frame):
+                self._container.mux(packet)
+            self._audio_pos = end
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame."""
+        if self.n_frames is not None and self.count >= self.n_frames:
+            raise LipsyncError(
+                f"the audio covers {self.n_frames} frames; frame {self.count + 1} is too many"
+            )
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise LipsyncError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        if self._container is None:
+            self._open(*frame.shape[:2])
+        elif frame.shape[:2] != self._size:
+            raise LipsyncError(f"frame size changed from {self._size} to {frame.shape[:2]}")
+        if frame.shape[0] % 2 or frame.shape[1] % 2:
+            frame = np.pad(
+                frame, ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0)), mode="edge"
+            )
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        vf.pts = self.count
+        for packet in self._video.encode(vf):
+            self._container.mux(packet)
+        self.count += 1
+        # Audio up to the end of this frame, so the two streams stay interleaved.
+        self._encode_audio_until(int(round(self.count / self.rate * self.audio_rate)))
+
+    def close(self) -> Path:
+        """Flush the encoders and rename the file into place; returns the final path."""
+        if self.n_frames is not None and self.count != self.n_frames:
+            self.abort()
+            raise LipsyncError(
+                f"got {self.count} frames, the audio ({len(self.audio) / self.audio_rate:.3f} s) "
+                f"needs {self.n_frames} at {float(self.rate):g} fps"
+            )
+        if self._container is None:
+            self.abort()
+            raise LipsyncError(f"no frames were written to {self.path}")
+        if self.audio is not None:
+            self._encode_audio_until(len(self.audio))
+        for packet in self._video.encode(None):
+            self._container.mux(packet)
+        if self._audio_stream is not None:
+            for packet in self._audio_stream.encode(None):
+                self._container.mux(packet)
+        self._container.close()
+        self._container = None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except av.error.FFmpegError:
+                pass
+            self._container = None
+        self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                self.container.mux(self.vstream.encode())
-                self._write_audio_until(None)
-                if self.astream is not None:
-                    self.container.mux(self.astream.encode())
-            self.container.close()
-        finally:
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-            else:
-                self.tmp.unlink(missing_ok=True)
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+def write_video(
+    path: str | Path, frames, fps: float, audio: np.ndarray | None, audio_rate: int = AUDIO_RATE, **options
+) -> Path:
+    """Stream an iterable of frames into ``path``; with audio, takes exactly as many as it needs."""
+    writer = VideoWriter(path, fps, audio, audio_rate, **options)
+    with writer:
+        for frame in frames:
+            if writer.count == writer.n_frames:
+                break
+            writer.write(frame)
+    return writer.path

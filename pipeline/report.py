@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.prepare import ensure_writable, required
 from pipeline.bundle import SpeakerBundle
+from pipeline.report_fit import fit_section
 from pipeline.report_plots import plot_curves, plot_opening, save_strip
 
 EVAL_KEYS = [("lmd_px", "LMD (px, mouth 48-67, mean-centred)"), ("psnr_db", "PSNR, face crop (dB)"),
@@ -204,6 +205,7 @@ def build_report(cfg: DictConfig) -> Path:
         bundle = SpeakerBundle.open(Path(cfg.bundle).expanduser())
         title = f"{bundle.speaker}: anchor-lipsync report"
         blocks += bundle_section(bundle, out, int(cfg.strip_frames))
+        blocks += fit_section(bundle.root, out)
     if cfg.get("evaluation"):
         path = Path(cfg.evaluation).expanduser()
         if not path.exists():

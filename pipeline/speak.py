@@ -100,9 +100,9 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     None and the model needs them they are recognized from the audio. ``bilabial_closure``
     closes the lips on P/B/M (``audio2mouth.inference.closure_weight``).
     """
+    from landmarks.writer import VideoWriter
     from renderer.inference import reference_mask
     from renderer.paste import feather_mask, paste_back
-    from renderer.video import VideoWriter
 
     timings: dict[str, float] = defaultdict(float)
     template = template or Template(bundle.template, bundle.template_video)

@@ -8,7 +8,7 @@ overrides) is composed once; each job sets ``bundle``, ``out``, ``text`` or
 next (new features, other checks) applies to the page unchanged.
 
 Progress: ``speak()`` takes no callback, so :func:`counting_frames` wraps the
-method every output frame passes through, ``renderer.video.VideoWriter.write``
+method every output frame passes through, ``landmarks.writer.VideoWriter.write``
 (whose ``count``/``n_frames`` are the frames written / due), for the duration of
 one job. Only the studio's single worker thread writes videos in this process.
 Before the first frame (speech synthesis, audio → mouth, decoding or preparing
@@ -44,7 +44,7 @@ def literal(value: str) -> str:
 @contextmanager
 def counting_frames(on_frame: Callable[[int, int], None]) -> Iterator[None]:
     """Call ``on_frame(frames_written, frames_due)`` after each frame any VideoWriter writes."""
-    from renderer.video import VideoWriter
+    from landmarks.writer import VideoWriter
 
     original = VideoWriter.__dict__.get("write")
     if original is None:  # the writer changed shape: no frame progress, rendering still works
@@ -99,7 +99,7 @@ class SpeakRenderer:
     def warm_up(self) -> None:
         """Import speak and the renderer before the first job, off the request threads."""
         speak_run()
-        import renderer.video  # noqa: F401
+        import landmarks.writer  # noqa: F401
 
     @property
     def takes_transcript(self) -> bool:

@@ -25,10 +25,10 @@ from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.facemap import lower_face_mask
 from landmarks.media import iter_frames
+from landmarks.writer import VideoWriter
 from renderer.datamodule import resolve_cache
 from renderer.inference import load_renderer, render_and_paste
 from renderer.paste import feather_mask, paste_back
-from renderer.video import VideoWriter
 
 
 def _segment_frames(video: Path, start: int, stop: int):

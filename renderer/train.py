@@ -21,6 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from landmarks.errors import exit_on_user_error
+from landmarks.training import MeanOverRanks, stop_record
 from renderer.bundle import save_renderer
 from renderer.components import input_channels
 
@@ -56,6 +57,14 @@ class ExportBestGenerator(pl.Callback):
         }
         save_renderer(self.run_dir, module.generator, record)
 
+    # The best score travels in Lightning's checkpoint, so a resumed run only overwrites
+    # renderer.pt with a generator that beats the one already exported.
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best = float(state_dict.get("best", self.best))
+
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, dict]:
     """Instantiate the data module and the LightningModule; returns them and the export config."""
@@ -80,13 +89,19 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     return datamodule, module, export
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then evaluate the best generator on the held-out block; returns its metrics."""
+def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict:
+    """Fit, then evaluate the best generator on the held-out block; returns its metrics.
+
+    ``callbacks`` are added to the configured ones (fit times batches with one). The
+    result maps metric names to floats, plus ``stop`` (``landmarks.training.stop_record``).
+    """
     pl.seed_everything(int(cfg.seed), workers=True)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     datamodule, module, export = build(cfg)
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    # MeanOverRanks first: early stopping, checkpoints and the export must see the DDP-averaged metric.
+    callbacks = [MeanOverRanks(), *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c),
+                 *(callbacks or [])]
     exporter = ExportBestGenerator(out_dir, export)
     callbacks.append(exporter)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
@@ -98,12 +113,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # which weights-only loading refuses, so it is trusted as our own file; bundles never hold it.
     resume = cfg.get("resume")
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=False if resume else None)
-    if exporter.best == -float("inf"):
+    if exporter.best == -float("inf") and trainer.is_global_zero:
         # No validation ran (e.g. fast_dev_run with validation off): export the final weights.
         save_renderer(out_dir, module.generator, {**export, "metrics": {}})
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["best/val_psnr"] = exporter.best
-    log.info("renderer: best held-out PSNR %.2f dB; model in %s", exporter.best, out_dir)
+    metrics["stop"] = stop_record(trainer)
+    if trainer.is_global_zero:
+        log.info("renderer: best held-out PSNR %.2f dB; model in %s", exporter.best, out_dir)
     return metrics
 
 

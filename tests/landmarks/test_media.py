@@ -10,7 +10,7 @@ import pytest
 
 from landmarks.errors import LipsyncError
 from landmarks.media import iter_frames, load_audio, probe_video
-from landmarks.writer import Mp4Writer
+from landmarks.writer import VideoWriter
 
 
 def write_audio(path, codec: str, rate: int, layout: str, seconds: float = 1.0) -> np.ndarray:
@@ -59,7 +59,7 @@ def test_load_audio_resamples_and_downmixes_anything(tmp_path, suffix, codec, ra
 def test_writer_round_trip_frame_count_and_audio_duration(tmp_path):
     audio = np.zeros(int(2.5 * 16_000), np.float32)
     path = tmp_path / "clip.mp4"
-    with Mp4Writer(path, 25, (64, 48), audio) as writer:
+    with VideoWriter(path, 25, audio) as writer:
         for i in range(63):  # 2.5 s at 25 fps = 62.5 -> 63 frames
             writer.write(np.full((48, 64, 3), i * 4, np.uint8))
     info = probe_video(path)

@@ -14,7 +14,7 @@ from landmarks.cache import FORMAT_VERSION, SpeakerCache
 from landmarks.errors import LipsyncError
 from landmarks.indices import mouth_opening
 from landmarks.prepare import prepare
-from landmarks.writer import Mp4Writer
+from landmarks.writer import VideoWriter
 
 
 def test_sample_cache_matches_the_known_answer(sample_cache):
@@ -58,7 +58,7 @@ def test_rerun_reuses_the_cache(sample_cache, capsys, compose_prepare):
 
 
 def faceless_video(path, seconds=1.0, audio=True):
-    with Mp4Writer(path, 25, (96, 96), np.zeros(int(16_000 * seconds), np.float32) if audio else None) as w:
+    with VideoWriter(path, 25, np.zeros(int(16_000 * seconds), np.float32) if audio else None) as w:
         for i in range(int(25 * seconds)):
             w.write(np.full((96, 96, 3), 40 + i, np.uint8))
     return path

@@ -13,7 +13,7 @@ import pytest
 
 from landmarks.errors import LipsyncError
 from landmarks.media import load_audio
-from landmarks.writer import Mp4Writer
+from landmarks.writer import VideoWriter
 from pipeline.bundle import SpeakerBundle
 from pipeline.speak import predict_coeffs, run, speak
 
@@ -31,7 +31,7 @@ def tone_file(path, seconds: float, rate: int = 44_100, stereo: bool = True):
     """A speech-band tone burst pattern written with the project's writer's encoder settings (AAC)."""
     t = np.arange(int(seconds * 16_000)) / 16_000
     signal = (0.3 * np.sin(2 * np.pi * 220 * t) * (np.sin(2 * np.pi * 3 * t) > 0)).astype(np.float32)
-    with Mp4Writer(path, 25, (16, 16), signal) as writer:  # audio-bearing mp4 ("audio track of any video")
+    with VideoWriter(path, 25, signal) as writer:  # audio-bearing mp4 ("audio track of any video")
         for _ in range(int(np.ceil(seconds * 25))):
             writer.write(np.zeros((16, 16, 3), np.uint8))
     return path
@@ -136,7 +136,7 @@ def test_speak_with_another_template_clip_without_audio(sample_bundle, sample_di
     from landmarks.media import iter_frames
 
     template = tmp_path / "take2.mp4"
-    with Mp4Writer(template, 25, (256, 256), None) as writer:  # a silent take: pose and background only
+    with VideoWriter(template, 25, None) as writer:  # a silent take: pose and background only
         for i, (_, rgb) in enumerate(iter_frames(sample_dir / "sample_anchor.mp4")):
             if i >= 60:
                 break

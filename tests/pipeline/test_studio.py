@@ -82,8 +82,8 @@ def test_queue_renders_one_job_at_a_time_and_says_who_waits(tmp_path):
 
 
 def test_stopping_the_server_ends_a_render_at_its_next_frame_and_leaves_no_partial_file(tmp_path):
+    from landmarks.writer import VideoWriter
     from pipeline.studio_render import counting_frames
-    from renderer.video import VideoWriter
 
     def render(job):  # writes frames the way speak does, through the one VideoWriter
         with counting_frames(job.progress), VideoWriter(tmp_path / "out.mp4", 25, np.zeros(16_000 * 20)) as writer:

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 
 from landmarks.cache import SpeakerCache
+from landmarks.writer import write_video
 from renderer.bundle import save_renderer
 from renderer.components import UNetGenerator
 from renderer.paste import paste_back
 from renderer.preview import preview
-from renderer.video import write_video
 
 
 def test_preview_renders_a_segment_of_the_source_video(fake_cache, tmp_path: Path):

@@ -11,7 +11,7 @@ import pytest
 from landmarks.errors import LipsyncError
 from landmarks.media import load_audio, probe_video
 from landmarks.timebase import n_frames_for_duration
-from renderer.video import VideoWriter, write_video
+from landmarks.writer import VideoWriter, write_video
 
 
 def tone(seconds: float, rate: int = 16000) -> np.ndarray:
