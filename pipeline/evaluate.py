@@ -30,17 +30,23 @@ from pipeline.bundle import SpeakerBundle
 from pipeline.speak import Template, speak
 from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
+from renderer.mouth_metrics import MouthMeter
 
 
-def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int, phones=None) -> dict:
+def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int, phones=None,
+            strip_png: Path | None = None) -> dict:
     """Frame-by-frame comparison of the rendered video with clip frames [first, last].
 
     ``phones``: the clip's phones timed from frame ``first`` (for the sync scores), or None.
+    Face-crop PSNR/SSIM are at the crop's size (as training sees it); the mouth-box measures
+    (``renderer.mouth_metrics``) and ``face_box_psnr_db`` at the output's resolution.
+    ``strip_png``: where to write the mouth close-ups (truth above output), or None.
     """
     tracker = FaceTracker(DetectParams(), cache.fps)
     raw = np.load(cache.root / "landmarks.npz")["raw_landmarks"][first : last + 1]
     size = cache.crop_size
-    found, psnrs, ssims = [], [], []
+    found, psnrs, ssims, box_psnrs = [], [], [], []
+    mouth = MouthMeter(n_closeups=8, closeup_every=max(1, (last - first + 1) // 8))
     clip_frames = (rgb for i, (_, rgb) in enumerate(iter_frames(clip)) if first <= i <= last)
     for i, ((_, out), truth) in enumerate(zip(iter_frames(rendered), clip_frames, strict=False)):
         j = first + i
@@ -51,6 +57,9 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
             a, b = extract_crop(out, box, size), extract_crop(truth, box, size)
             psnrs.append(m.psnr(a, b))
             ssims.append(m.ssim(a, b))
+            rows, cols = m.box_slices(box, truth.shape)
+            box_psnrs.append(m.psnr(out[rows, cols], truth[rows, cols]))
+            mouth.add(out, truth, raw[i])
     pred = np.stack(found)
     n = len(pred)
     both = np.isfinite(pred).all((1, 2)) & np.isfinite(raw[:n]).all((1, 2)) & cache.valid[first : first + n]
@@ -61,6 +70,9 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
     scale = size / cache.crop_boxes[first : first + n][both, 2]  # frame px -> crop px
     lmd = m.lmd(pred[both], raw[:n][both])
     times = cache.timestamps[first : first + n][both] - cache.timestamps[first]
+    strip = mouth.strip()
+    if strip_png is not None and strip is not None:
+        cv2.imwrite(str(strip_png), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     sync = {}
     if phones is not None:
         sync = {"sync": sync_score(phones, pred_open, times, cache.fps),
@@ -69,6 +81,8 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
         "frames": int(n), "frames_compared": int(both.sum()),
         "lmd_px": float(lmd.mean()), f"lmd_crop{size}px": float((lmd * scale).mean()),
         "psnr_db": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+        "face_box_psnr_db": float(np.mean(box_psnrs)), **mouth.summary(),
+        "mouth_strip": str(strip_png) if strip_png is not None and strip is not None else None,
         "av_offset_ms": m.av_offset_ms(pred_open, energy[both], cache.fps),
         "av_offset_ms_ground_truth": m.av_offset_ms(true_open, energy[both], cache.fps),
         "jitter": m.jitter(pred_open), "jitter_ground_truth": m.jitter(true_open),
@@ -101,7 +115,7 @@ def evaluate(cfg: DictConfig) -> dict:
         result = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
                        cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
                        bilabial_closure=bool(cfg.get("bilabial_closure", True)))
-        report = compare(rendered, clip, cache, first, last, phones)
+        report = compare(rendered, clip, cache, first, last, phones, out.with_suffix(".mouth.png"))
         if cfg.get("keep_video", True):
             os.replace(rendered, video_path)
     report = {"bundle": str(bundle.root), "clip": str(clip), "segment_s": [float(cache.timestamps[first]),
@@ -118,7 +132,8 @@ def evaluate(cfg: DictConfig) -> dict:
 def run(cfg: DictConfig) -> dict:
     report = evaluate(cfg)
     keys = ["lmd_px", "lmd_static_mean_mouth_px", "opening_correlation", "opening_std_ratio", "psnr_db", "ssim",
-            "av_offset_ms", "jitter", "jitter_ground_truth", "closed_when_silent"]
+            "mouth_psnr_db", "mouth_ssim", "sharpness_ratio", "flicker_ratio", "av_offset_ms", "jitter",
+            "jitter_ground_truth", "closed_when_silent"]
     print("  ".join(f"{k}={report[k]:.4g}" if isinstance(report[k], float) else f"{k}={report[k]}" for k in keys))
     print(f"wrote {cfg.out}")
     return report

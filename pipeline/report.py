@@ -35,7 +35,12 @@ EVAL_KEYS = [("lmd_px", "LMD (px, mouth 48-67, mean-centred)"), ("psnr_db", "PSN
              ("closed_when_silent_ground_truth", "... in the real clip"),
              ("opening_correlation", "mouth-opening correlation with the real clip"),
              ("opening_std_ratio", "mouth-opening std, output / real clip (< 0.7: mumbling)"),
-             ("lmd_static_mean_mouth_px", "LMD of a still mean mouth (px), the bar to beat")]
+             ("lmd_static_mean_mouth_px", "LMD of a still mean mouth (px), the bar to beat"),
+             ("face_box_psnr_db", "PSNR, face box at output resolution (dB)"),
+             ("mouth_psnr_db", "PSNR, mouth box at output resolution (dB)"),
+             ("mouth_ssim", "SSIM, mouth box at output resolution"),
+             ("sharpness_ratio", "mouth sharpness, output / real clip (Laplacian variance; < 0.8: soft)"),
+             ("flicker_ratio", "mouth frame-to-frame change, output / real clip (> 1.2: flicker)")]
 SYNC_KEYS = [("bilabial_closed", "P/B/M phones with a closed mouth (share)"), ("bilabials", "P/B/M phones judged"),
              ("openness_r", "opening vs phone openness, r at lag 0"),
              ("best_lag_ms", "lag of best match (ms, + = mouth after sound)"), ("best_lag_r", "r at that lag")]
@@ -73,20 +78,27 @@ def fmt(value) -> str:
 
 
 def frame_strip(bundle: SpeakerBundle, n: int, out: Path) -> Path:
-    """Self-reconstruction of ``n`` template frames from the held-out end of the footage."""
-    from renderer.inference import reference_mask
+    """Self-reconstruction of ``n`` template frames from the held-out end of the footage.
+
+    One row per frame, at the renderer's box: template crop | face map | rendered.
+    """
+    from landmarks.media import iter_frames
+    from renderer.inference import frame_inputs
 
     cache, renderer = bundle.template, bundle.renderer
     valid = np.flatnonzero(cache.valid)
     held_out = valid[valid >= int(0.8 * cache.n_frames)]
-    picks = np.linspace(0, len(held_out) - 1, n).round().astype(int) if len(held_out) else []
+    picks = set(held_out[np.linspace(0, len(held_out) - 1, n).round().astype(int)].tolist()) if len(held_out) else set()
     rows = []
-    for j in held_out[picks]:
-        face_map = cache.face_map(j)
-        lm = cache.landmarks_in_crop(j)
-        mask = reference_mask(lm, lm, cache.face_map_params)
-        rendered = renderer.render(face_map[None], cache.crops[j][None], mask[None])[0]
-        rows.append(np.concatenate([cache.crops[j], face_map, rendered], axis=1))
+    for j, (_, frame) in enumerate(iter_frames(bundle.template_video)):
+        if j > max(picks, default=-1):
+            break
+        if j in picks:
+            lm = cache.landmarks[j]
+            x = frame_inputs(renderer, frame, cache.crop_boxes[j], lm, lm)
+            refs = renderer.bank.crops[renderer.bank.nearest(x.lips[None])] if renderer.bank is not None else None
+            rendered = renderer.render(x.face_map[None], x.reference[None], x.mask[None], refs)[0]
+            rows.append(np.concatenate([x.reference, x.face_map, rendered], axis=1))
     return save_strip(rows, out)
 
 
@@ -130,6 +142,11 @@ def evaluation_section(path: Path, out: Path) -> list[str]:
     if series:
         plot_opening(series["opening"], series["opening_true"], report["fps"], out / "opening.png")
         blocks.append("### Mouth opening over time\n\n![mouth opening](opening.png)\n")
+    strip = Path(report["mouth_strip"]) if report.get("mouth_strip") else None
+    if strip is not None and strip.exists():
+        shutil.copy2(strip, out / "mouth_closeups.png")
+        blocks.append("### Mouth close-ups at output resolution: real clip (top) | output (bottom)\n\n"
+                      "![mouth close-ups](mouth_closeups.png)\n")
     if report.get("sync"):
         scores = sync_table(report["sync"], report.get("sync_ground_truth"))
         blocks.append("### Lip sync against the phones\n\n" + scores)

@@ -24,9 +24,7 @@ from omegaconf import DictConfig
 
 from landmarks.alignment import apply_transform, replace_lower_face
 from landmarks.cache import SpeakerCache
-from landmarks.crop import frame_to_crop
 from landmarks.errors import LipsyncError, exit_on_user_error
-from landmarks.facemap import draw_face_map
 from landmarks.media import AUDIO_RATE, load_audio
 from landmarks.prepare import ensure_writable, read_transcript, required
 from landmarks.timebase import n_frames_for_duration
@@ -91,7 +89,7 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
 
 
 def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Template | None = None,
-          start_s: float = 0.0, duration_s: float | None = None, chunk_frames: int = 256,
+          start_s: float = 0.0, duration_s: float | None = None, chunk_frames: int = 16,
           silence_db: float | None = -60.0, colour_match: bool = True, feather: float = 0.04,
           phones=None, bilabial_closure: bool = True) -> SpeakResult:
     """Render ``audio`` (N,) float32 16 kHz as the bundle's anchor into ``out`` (.mp4).
@@ -101,12 +99,11 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     closes the lips on P/B/M (``audio2mouth.inference.closure_weight``).
     """
     from landmarks.writer import VideoWriter
-    from renderer.inference import reference_mask
-    from renderer.paste import feather_mask, paste_back
+    from renderer.inference import render_and_paste
 
     timings: dict[str, float] = defaultdict(float)
     template = template or Template(bundle.template, bundle.template_video)
-    cache, params = template.cache, bundle.face_map_params
+    cache = template.cache
     if cache.crop_size != bundle.crop_size:
         raise LipsyncError(f"template crops are {cache.crop_size} px, the bundle renders {bundle.crop_size} px")
     fps = cache.fps
@@ -129,46 +126,33 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     canonical = apply_transform(cache.transforms[order], cache.landmarks[order])
     lower = speech + (pose_model.pose_part(canonical) if pose_model is not None else 0.0)
     timings["audio2mouth"] += time.perf_counter() - tick
-    renderer = bundle.renderer
+
+    # the new shape put into each template frame, in frame px
+    new_landmarks = np.stack([replace_lower_face(cache.landmarks[j], cache.transforms[j], lower[i])
+                              for i, j in enumerate(order)])
 
     tick = time.perf_counter()
     store = FrameStore(template.video, first, last)
     timings["decode"] += time.perf_counter() - tick
+
+    def template_frames():
+        for j in order:
+            tick = time.perf_counter()
+            frame = store[j]
+            timings["decode"] += time.perf_counter() - tick
+            yield frame
+
     try:
         with VideoWriter(out, fps, audio) as writer:
-            for c0 in range(0, n_out, chunk_frames):
-                idx = order[c0 : c0 + chunk_frames]
+            renderer = bundle.renderer
+            renderer.batch_size = chunk_frames
+            frames = render_and_paste(renderer, template_frames(), cache.crop_boxes[order],
+                                      cache.landmarks[order], new_landmarks, cache.valid[order], colour_match,
+                                      feather, timings)
+            for frame in frames:
                 tick = time.perf_counter()
-                maps, masks, refs = [], [], []
-                for i, j in enumerate(idx):
-                    box = cache.crop_boxes[j]
-                    new = replace_lower_face(cache.landmarks[j], cache.transforms[j], lower[c0 + i])
-                    new_crop = frame_to_crop(new, box, cache.crop_size)
-                    maps.append(draw_face_map(new_crop, cache.edges(j), params))
-                    masks.append(reference_mask(cache.landmarks_in_crop(j), new_crop, params))
-                    refs.append(cache.crops[j])
-                maps, masks, refs = np.stack(maps), np.stack(masks), np.stack(refs)
-                timings["face_maps"] += time.perf_counter() - tick
-
-                tick = time.perf_counter()
-                valid = cache.valid[idx]
-                crops = renderer.render(maps[valid], refs[valid], masks[valid]) if valid.any() else None
-                timings["render"] += time.perf_counter() - tick
-
-                k = 0
-                for i, j in enumerate(idx):
-                    tick = time.perf_counter()
-                    frame = store[j]
-                    timings["decode"] += time.perf_counter() - tick
-                    tick = time.perf_counter()
-                    if valid[i]:  # frames without a face pass through untouched
-                        frame = paste_back(frame, crops[k], cache.crop_boxes[j], feather_mask(masks[i], feather),
-                                           colour_match)
-                        k += 1
-                    timings["paste"] += time.perf_counter() - tick
-                    tick = time.perf_counter()
-                    writer.write(frame)
-                    timings["encode"] += time.perf_counter() - tick
+                writer.write(frame)
+                timings["encode"] += time.perf_counter() - tick
     finally:
         store.close()
     return SpeakResult(out, n_out, fps, audio_s, dict(timings))

@@ -1,8 +1,8 @@
-"""(face map, face crop) pairs from a speaker cache, split by a held-out time block.
+"""(face map, crop) pairs from a speaker cache, split by a held-out time block.
 
-Every valid frame gives one pair: the face map drawn by the one shared
-function (:meth:`SpeakerCache.face_map`, the frame's own landmarks and edges)
-and the frame's face crop. Two masks travel with each pair, both (1, S, S) uint8:
+Every valid frame gives one pair at the render box (:mod:`renderer.render_box`):
+the face map drawn by the one shared function (``draw_face_map``, the frame's
+own landmarks and edges) and the frame's crop. Two masks travel with each pair, both (1, S, S) uint8:
 ``lower_mask`` (the region speech moves, masked out of the reference input) and
 ``mouth_mask`` (the lips, weighted up in the L1 loss).
 
@@ -26,7 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 from landmarks import indices as ix
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
-from landmarks.facemap import lower_face_mask
+from renderer.reference_bank import ReferenceBank, farthest_points, lip_descriptors
+from renderer.render_box import RenderBox
+from renderer.render_source import RenderSource
 
 log = logging.getLogger(__name__)
 
@@ -84,39 +86,50 @@ def time_split(
 
 
 class FacePairs(Dataset):
-    """Pairs of one cache's frames, drawn once at construction.
+    """Pairs of one cache's frames at a render box, drawn once at construction.
 
-    Items are dicts of uint8 (C, S, S) images and masks, plus the frame index.
+    Items are dicts of uint8 (C, S, S) images and masks, plus the frame index;
+    with a reference bank also ``mouth_ref``, the bank crop given by ``ref_index``.
     """
 
-    def __init__(self, cache: SpeakerCache, indices: np.ndarray, mouth_dilate: float = 0.03):
-        size = cache.crop_size
-        params = cache.face_map_params
+    def __init__(self, source: RenderSource, indices: np.ndarray, mouth_dilate: float = 0.03,
+                 bank: ReferenceBank | None = None, ref_index: np.ndarray | None = None):
+        size = source.box.size
+        self.source, self.bank, self.ref_index = source, bank, ref_index
         self.indices = np.asarray(indices)
         n = len(self.indices)
         self.face_maps = np.empty((n, size, size, 3), np.uint8)
         self.lower = np.empty((n, size, size), np.uint8)
         self.mouth = np.empty((n, size, size), np.uint8)
         for j, i in enumerate(self.indices):
-            lm = cache.landmarks_in_crop(int(i))
-            self.face_maps[j] = cache.face_map(int(i))
-            self.lower[j] = lower_face_mask(lm, params)
+            lm = source.landmarks(int(i))
+            self.face_maps[j] = source.face_map(int(i))
+            self.lower[j] = source.lower_mask(int(i))
             self.mouth[j] = mouth_mask(lm, size, mouth_dilate)
-        # Crops stay memory-mapped; only the held indices are read, one at a time.
-        self.crops = cache.crops
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
-        crop = np.array(self.crops[int(self.indices[j])])  # a writable copy of the memmapped row
-        return {
+        crop = self.source.crop(int(self.indices[j]))
+        item = {
             "face_map": torch.from_numpy(self.face_maps[j]).permute(2, 0, 1),
-            "crop": torch.from_numpy(crop).permute(2, 0, 1),
+            "crop": torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1),
             "lower_mask": torch.from_numpy(self.lower[j])[None],
             "mouth_mask": torch.from_numpy(self.mouth[j])[None],
             "index": torch.tensor(int(self.indices[j])),
         }
+        if self.bank is not None:
+            item["mouth_ref"] = torch.from_numpy(self.bank.crops[int(self.ref_index[j])]).permute(2, 0, 1)
+        return item
+
+
+def build_bank(source: RenderSource, train: np.ndarray, size: int) -> ReferenceBank:
+    """A bank of ``size`` training frames spread over lip-shape space."""
+    descriptors = lip_descriptors(np.stack([source.landmarks(int(i)) for i in train]), source.box.size)
+    pick = farthest_points(descriptors, size)
+    crops = np.stack([source.crop(int(train[k])) for k in pick])
+    return ReferenceBank(crops, descriptors[pick], source.cache.timestamps[train[pick]].astype(np.float32))
 
 
 class RendererDataModule(pl.LightningDataModule):
@@ -126,6 +139,10 @@ class RendererDataModule(pl.LightningDataModule):
     another size is refused (its face maps would not fit the network).
     ``max_frames`` keeps only the first frames of the cache (tests, dry runs).
     ``speaker`` narrows a glob in ``cache`` to caches of that speaker.
+    ``render_box``: ``face`` (the cache's crops) or ``lower`` (a square around the lower
+    face, cut from the footage at the same ``crop_size`` px, see :mod:`renderer.render_box`).
+    ``mouth_reference``: each pair also carries the bank crop (``bank_size`` training
+    frames) whose lips are nearest, never one within ``exclude_s`` s of the target.
     """
 
     def __init__(
@@ -140,6 +157,11 @@ class RendererDataModule(pl.LightningDataModule):
         max_frames: int | None = None,
         val_batch_size: int = 32,
         speaker: str | None = None,
+        render_box: str = "face",
+        box_margin: float = 0.12,
+        mouth_reference: bool = False,
+        bank_size: int = 256,
+        exclude_s: float = 1.0,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -159,12 +181,30 @@ class RendererDataModule(pl.LightningDataModule):
             )
         n = cache.n_frames if hp.max_frames is None else min(cache.n_frames, int(hp.max_frames))
         train, val = time_split(cache.timestamps[:n], cache.valid[:n], hp.val_fraction, hp.gap_s)
+        self.render_box = self._render_box(cache, train)
+        source = RenderSource(cache, self.render_box, np.concatenate([train, val]))
         log.info(
-            "renderer data: %s, %d train / %d held-out frames", self.cache_dir, len(train), len(val)
+            "renderer data: %s, %d train / %d held-out frames, render box %s",
+            self.cache_dir, len(train), len(val), self.render_box,
         )
-        self.train_set = FacePairs(cache, train, hp.mouth_dilate)
-        self.val_set = FacePairs(cache, val, hp.mouth_dilate)
+        self.bank, refs = None, {"train": None, "val": None}
+        if hp.mouth_reference:
+            self.bank = build_bank(source, train, int(hp.bank_size))
+            for name, idx, exclude in (("train", train, hp.exclude_s), ("val", val, 0.0)):
+                desc = lip_descriptors(np.stack([source.landmarks(int(i)) for i in idx]), source.box.size)
+                refs[name] = self.bank.nearest(desc, cache.timestamps[idx], exclude)
+        self.train_set = FacePairs(source, train, hp.mouth_dilate, self.bank, refs["train"])
+        self.val_set = FacePairs(source, val, hp.mouth_dilate, self.bank, refs["val"])
         self.face_map_params = cache.face_map_params
+
+    def _render_box(self, cache: SpeakerCache, train: np.ndarray) -> RenderBox:
+        hp = self.hparams
+        if hp.render_box == "face":
+            return RenderBox.whole_crop(cache.crop_size)
+        if hp.render_box != "lower":
+            raise LipsyncError(f"render_box must be face or lower, got {hp.render_box!r}")
+        landmarks = np.stack([cache.landmarks_in_crop(int(i)) for i in train])
+        return RenderBox.fit_lower_face(landmarks, cache.crop_size, cache.crop_size, hp.box_margin)
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         workers = self.hparams.num_workers

@@ -1,28 +1,36 @@
-"""Inference: face maps -> rendered crops -> frames with the lower face replaced.
+"""Inference: new landmarks + template frames -> frames with the lower face replaced.
 
-The end-to-end ``speak`` command calls, per template frame: draw the face map
-from the new landmarks (``landmarks.facemap.draw_face_map``), then
+The end-to-end ``speak`` command calls
 
     renderer = load_renderer(run_dir, crop_size=cache.crop_size)
-    frames_out = render_and_paste(renderer, template_frames, face_maps, boxes, masks, valid,
-                                  references=template_crops)
+    frames_out = render_and_paste(renderer, template_frames, crop_boxes, template_landmarks,
+                                  new_landmarks, valid)
 
-and streams ``frames_out`` into :class:`renderer.video.VideoWriter`.
+and streams ``frames_out`` into the video writer. Per frame, the renderer cuts
+its render box (:mod:`renderer.render_box`) from the full-resolution template
+frame, draws the face map there from the new landmarks (the one shared
+``draw_face_map``), picks this speaker's nearest training mouth from its
+reference bank (when it has one), paints the box and pastes its lower face back.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from landmarks.crop import extract_crop, frame_to_crop
 from landmarks.errors import LipsyncError
-from landmarks.facemap import FaceMapParams, lower_face_mask
+from landmarks.facemap import FaceMapParams, canny_edges, draw_face_map, lower_face_mask
 from renderer.bundle import load_generator
 from renderer.components import make_input, to_uint8
 from renderer.paste import feather_mask, paste_back
+from renderer.reference_bank import ReferenceBank, lip_descriptors
+from renderer.render_box import RenderBox
 
 
 class NeuralRenderer:
@@ -34,17 +42,30 @@ class NeuralRenderer:
         config: dict,
         device: str | torch.device = "cpu",
         batch_size: int = 16,
+        bank: ReferenceBank | None = None,
     ):
         # NHWC: oneDNN's channels-last convolutions are several times faster on CPU.
         self.generator = generator.eval().to(memory_format=torch.channels_last)
         self.config = config
         self.crop_size = int(config["crop_size"])
         self.use_reference = bool(config["use_reference"])
-        self.face_map_params = FaceMapParams.from_dict(
-            config.get("face_map", {"size": self.crop_size})
-        )
+        face_params = FaceMapParams.from_dict(config.get("face_map", {"size": self.crop_size}))
+        box = config.get("render_box")
+        self.box = RenderBox.from_dict(box) if box else RenderBox.whole_crop(face_params.size)
+        self.face_map_params = self.box.face_map_params(face_params)  # drawing at the render box
+        self.bank = bank
+        if bool(config.get("mouth_reference")) and bank is None:
+            raise LipsyncError("this renderer is conditioned on a reference bank; none was given")
         self.device = torch.device(device)
         self.batch_size = batch_size
+
+    def frame_box(self, crop_box: np.ndarray) -> np.ndarray:
+        """(3,) render box in frame px for a face crop box (cx, cy, side) in frame px."""
+        return self.box.frame_boxes(np.asarray(crop_box)[None])[0]
+
+    def paste_weight(self, mask: np.ndarray, feather: float = 0.04) -> np.ndarray:
+        """(S, S) float32 paste weight of a lower-face mask; ``feather`` in face-crop units."""
+        return feather_mask(mask, feather * self.box.face_size / self.box.side, self.box.edge_px)
 
     def _check(self, name: str, images: np.ndarray, channels: int | None) -> None:
         s = self.crop_size
@@ -68,12 +89,14 @@ class NeuralRenderer:
         face_maps: np.ndarray,
         references: np.ndarray | None = None,
         lower_masks: np.ndarray | None = None,
+        mouth_refs: np.ndarray | None = None,
     ) -> np.ndarray:
         """Rendered crops (B, S, S, 3) uint8 RGB.
 
         With reference conditioning, ``references`` are the template crops
         (B, S, S, 3) uint8 and ``lower_masks`` (B, S, S) {0, 1} the region to blank
-        (see :func:`reference_mask`).
+        (see :func:`reference_mask`). A renderer with a reference bank also needs
+        ``mouth_refs`` (B, S, S, 3) uint8, the bank crops chosen for these frames.
         """
         self._check("face maps", face_maps, 3)
         if self.use_reference:
@@ -83,6 +106,10 @@ class NeuralRenderer:
                 )
             self._check("reference crops", references, 3)
             self._check("lower-face masks", lower_masks, None)
+        if self.bank is not None:
+            if mouth_refs is None:
+                raise LipsyncError("this renderer needs mouth reference crops from its bank")
+            self._check("mouth references", mouth_refs, 3)
         out = np.empty_like(face_maps)
         for start in range(0, len(face_maps), self.batch_size):
             part = slice(start, start + self.batch_size)
@@ -91,6 +118,7 @@ class NeuralRenderer:
                 self._tensor(references[part]) if self.use_reference else None,
                 self._tensor(lower_masks[part]) if self.use_reference else None,
                 self.use_reference,
+                self._tensor(mouth_refs[part]) if self.bank is not None else None,
             ).contiguous(memory_format=torch.channels_last)
             out[part] = to_uint8(self.generator(x)).permute(0, 2, 3, 1).cpu().numpy()
         return out
@@ -104,7 +132,8 @@ def load_renderer(
 ) -> NeuralRenderer:
     """Load a trained renderer run directory; ``crop_size`` must match the checkpoint's if given."""
     generator, config = load_generator(run_dir, crop_size, device)
-    return NeuralRenderer(generator, config, device, batch_size)
+    bank = ReferenceBank.load(run_dir) if config.get("mouth_reference") else None
+    return NeuralRenderer(generator, config, device, batch_size, bank)
 
 
 def reference_mask(
@@ -119,48 +148,88 @@ def reference_mask(
     return lower_face_mask(template_landmarks, params) | lower_face_mask(new_landmarks, params)
 
 
+@dataclass
+class FrameInputs:
+    """What the renderer needs of one frame, at its render box (S = the box's size)."""
+
+    box: np.ndarray  # (3,) render box (cx, cy, side) in frame px
+    reference: np.ndarray  # (S, S, 3) uint8 template crop
+    face_map: np.ndarray  # (S, S, 3) uint8, drawn from the new landmarks and the template's edges
+    mask: np.ndarray  # (S, S) {0, 1}: blanked from the reference and pasted back
+    lips: np.ndarray  # (40,) lip descriptor of the new landmarks (reference bank key)
+
+
+def frame_inputs(renderer: NeuralRenderer, frame: np.ndarray, crop_box: np.ndarray,
+                 template_landmarks: np.ndarray, new_landmarks: np.ndarray) -> FrameInputs:
+    """Render-box inputs of one (H, W, 3) template frame; landmarks (68, 2) in frame px."""
+    box, size, params = renderer.frame_box(crop_box), renderer.box.size, renderer.face_map_params
+    reference = extract_crop(frame, box, size)
+    template, new = frame_to_crop(template_landmarks, box, size), frame_to_crop(new_landmarks, box, size)
+    face_map = draw_face_map(new, canny_edges(reference, params), params)
+    lips = lip_descriptors(new[None], size)[0]
+    return FrameInputs(box, reference, face_map, reference_mask(template, new, params), lips)
+
+
 def render_and_paste(
     renderer: NeuralRenderer,
     frames: Iterable[np.ndarray],
-    face_maps: np.ndarray,
-    boxes: np.ndarray,
-    masks: np.ndarray,
+    crop_boxes: np.ndarray,
+    template_landmarks: np.ndarray,
+    new_landmarks: np.ndarray,
     valid: np.ndarray,
-    references: np.ndarray | None = None,
     colour_match: bool = True,
     feather: float = 0.04,
+    timings: dict[str, float] | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield T output frames (H, W, 3) uint8: the template frames with the rendered lower face.
 
-    ``face_maps`` (T, S, S, 3) uint8, ``boxes`` (T, 3) crop boxes in frame pixels,
-    ``masks`` (T, S, S) {0, 1} lower-face masks (paste region and, with
-    reference conditioning, the blanked region), ``valid`` (T,) bool: frames
-    without a face are passed through untouched. ``frames`` is consumed lazily,
-    one batch at a time; fewer than T template frames raise :class:`LipsyncError`.
+    ``crop_boxes`` (T, 3) the template's face crop boxes, ``template_landmarks`` and
+    ``new_landmarks`` (T, 68, 2) in frame px (the template's own and the ones to draw),
+    ``valid`` (T,) bool: frames without a face are passed through untouched. ``frames``
+    is consumed lazily, one batch at a time; fewer than T template frames raise
+    :class:`LipsyncError`. ``feather`` is in face-crop units (scaled to the render box).
+    ``timings`` (optional) accumulates seconds under face_maps, render and paste.
     """
-    total = len(face_maps)
-    if not (len(boxes) == len(masks) == len(valid) == total):
-        raise LipsyncError("face maps, boxes, masks and valid flags must have the same length")
+    total = len(crop_boxes)
+    if not (len(template_landmarks) == len(new_landmarks) == len(valid) == total):
+        raise LipsyncError("crop boxes, landmarks and valid flags must have the same length")
+    timings = timings if timings is not None else {}
+    for key in ("face_maps", "render", "paste"):
+        timings.setdefault(key, 0.0)
     it = iter(frames)
-    step = renderer.batch_size
-    for start in range(0, total, step):
-        part = slice(start, min(start + step, total))
+    current_ref = None  # the reference bank's choice carries over between batches
+    for start in range(0, total, renderer.batch_size):
+        stop = min(start + renderer.batch_size, total)
         batch = []
-        for t in range(part.start, part.stop):
+        for t in range(start, stop):
             frame = next(it, None)
             if frame is None:
                 raise LipsyncError(f"the template has {t} frames, the output needs {total}")
             batch.append(frame)
-        todo = np.flatnonzero(valid[part])
-        crops = None
-        if len(todo):
-            refs = references[part][todo] if references is not None else None
-            crops = renderer.render(face_maps[part][todo], refs, masks[part][todo])
-        k = 0
+        tick = time.perf_counter()
+        inputs = {j: frame_inputs(renderer, batch[j], crop_boxes[start + j], template_landmarks[start + j],
+                                  new_landmarks[start + j]) for j in range(len(batch)) if valid[start + j]}
+        crops, mouth_refs = {}, None
+        if inputs and renderer.bank is not None:
+            lips = np.stack([x.lips for x in inputs.values()])
+            chosen = renderer.bank.sequence(lips, current=current_ref)
+            current_ref = int(chosen[-1])
+            mouth_refs = renderer.bank.crops[chosen]
+        timings["face_maps"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        if inputs:
+            todo = list(inputs.values())
+            out = renderer.render(np.stack([x.face_map for x in todo]), np.stack([x.reference for x in todo]),
+                                  np.stack([x.mask for x in todo]), mouth_refs)
+            crops = dict(zip(inputs, out, strict=True))
+        timings["render"] += time.perf_counter() - tick
         for j, frame in enumerate(batch):
-            if not valid[start + j]:
+            if j not in inputs:
                 yield frame  # no face: the template frame as it is
                 continue
-            alpha = feather_mask(masks[start + j], feather)
-            yield paste_back(frame, crops[k], boxes[start + j], alpha, colour_match)
-            k += 1
+            tick = time.perf_counter()
+            x = inputs[j]
+            alpha = renderer.paste_weight(x.mask, feather)
+            pasted = paste_back(frame, crops[j], x.box, alpha, colour_match)
+            timings["paste"] += time.perf_counter() - tick
+            yield pasted

@@ -67,9 +67,10 @@ class RendererModule(pl.LightningModule):
         self.discriminator.to(memory_format=self.memory_format)
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Generator input (B, 3 or 6, S, S) of a batch."""
+        """Generator input (B, 3, 6 or 9, S, S) of a batch."""
         x = make_input(
-            batch["face_map"], batch["crop"], batch["lower_mask"], self.hparams.use_reference
+            batch["face_map"], batch["crop"], batch["lower_mask"], self.hparams.use_reference,
+            batch.get("mouth_ref"),
         )
         return x.contiguous(memory_format=self.memory_format)
 

@@ -17,12 +17,12 @@ from landmarks.alignment import invert_transform
 from landmarks.crop import crop_matrix
 
 
-def feather_mask(mask: np.ndarray, feather: float = 0.04) -> np.ndarray:
+def feather_mask(mask: np.ndarray, feather: float = 0.04, edge_px: float = 2.0) -> np.ndarray:
     """Soft blend weight (S, S) float32 in [0, 1] from a binary (S, S) mask.
 
     The mask is blurred with a Gaussian of sigma ``feather`` x S pixels (the
-    ramp straddles the mask's edge), then faded to 0 over the outermost 2 px of
-    the crop so the square edge of the crop never shows.
+    ramp straddles the mask's edge), then faded to 0 over the outermost
+    ``edge_px`` px of the crop so the square edge of the crop never shows.
     """
     size = mask.shape[0]
     alpha = mask.astype(np.float32)
@@ -31,7 +31,7 @@ def feather_mask(mask: np.ndarray, feather: float = 0.04) -> np.ndarray:
         alpha = cv2.GaussianBlur(
             alpha, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT
         )
-    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / 2.0, 0, 1).astype(
+    ramp = np.clip(np.minimum(np.arange(size), np.arange(size)[::-1]) / edge_px, 0, 1).astype(
         np.float32
     )
     alpha *= ramp[:, None] * ramp[None, :]

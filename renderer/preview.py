@@ -9,7 +9,9 @@ default the held-out block (the last 20 % of the clip) is used. Writes PNGs
 (ground truth | rendered, a zoom on the face and the whole frame at half size),
 optionally an mp4 of the segment with its own audio, and prints three checks:
 the seam's colour shift, the temporal jitter added inside the pasted region,
-and PSNR inside the crop box.
+and PSNR inside the crop box; plus the mouth-box measures of
+:mod:`renderer.mouth_metrics` (PSNR, SSIM, sharpness and flicker ratios, all at
+the footage's resolution) and ``mouth_strip.png`` (truth above output).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ import numpy as np
 
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError, exit_on_user_error
-from landmarks.facemap import lower_face_mask
 from landmarks.media import iter_frames
 from landmarks.writer import VideoWriter
 from renderer.datamodule import resolve_cache
-from renderer.inference import load_renderer, render_and_paste
-from renderer.paste import feather_mask, paste_back
+from renderer.inference import frame_inputs, load_renderer, render_and_paste
+from renderer.mouth_metrics import MouthMeter, box_slices
+from renderer.paste import paste_back
 
 
 def _segment_frames(video: Path, start: int, stop: int):
@@ -37,14 +39,6 @@ def _segment_frames(video: Path, start: int, stop: int):
             return
         if i >= start:
             yield frame
-
-
-def _box_slices(box: np.ndarray, shape: tuple[int, ...]) -> tuple[slice, slice]:
-    cx, cy, side = (float(v) for v in box)
-    y0, x0 = max(0, int(cy - side / 2)), max(0, int(cx - side / 2))
-    return slice(y0, min(shape[0], int(cy + side / 2))), slice(
-        x0, min(shape[1], int(cx + side / 2))
-    )
 
 
 def preview(
@@ -67,20 +61,10 @@ def preview(
     if stop <= start:
         raise LipsyncError(f"empty segment: frames {start}..{stop} of {len(t)}")
     idx = np.arange(start, stop)
-    lms = [cache.landmarks_in_crop(int(i)) for i in idx]
-    masks = np.stack([lower_face_mask(lm, cache.face_map_params) for lm in lms])
-    maps = np.stack([cache.face_map(int(i)) for i in idx])
-    refs = np.asarray(cache.crops[start:stop])
     boxes, valid = cache.crop_boxes[start:stop], cache.valid[start:stop]
+    own = cache.landmarks[start:stop]  # self reconstruction: each frame drawn from its own landmarks
     rendered = render_and_paste(
-        renderer,
-        _segment_frames(video, start, stop),
-        maps,
-        boxes,
-        masks,
-        valid,
-        references=refs,
-        colour_match=colour_match,
+        renderer, _segment_frames(video, start, stop), boxes, own, own, valid, colour_match=colour_match
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,15 +75,19 @@ def preview(
         a1 = a0 + int(round(len(idx) / cache.fps * cache.audio_rate))
         writer = VideoWriter(out / "preview.mp4", cache.fps, cache.audio[a0:a1], cache.audio_rate)
     shifts, jitter, psnrs = [], [], []
+    mouth = MouthMeter(n_closeups=8, closeup_every=max(1, len(idx) // 8))
     prev_out = prev_gt = None
     for j, (gt, res) in enumerate(zip(_segment_frames(video, start, stop), rendered, strict=True)):
         if writer is not None:
             writer.write(res)
-        ys, xs = _box_slices(boxes[j], gt.shape)
-        alpha = feather_mask(masks[j])
+        ys, xs = box_slices(boxes[j], gt.shape)
+        if valid[j]:
+            mouth.add(res, gt, own[j])
+        lm_box = renderer.frame_box(boxes[j])
+        x = frame_inputs(renderer, gt, boxes[j], own[j], own[j])
         # Where the pasted face is: the weight warped to the frame (paste a white crop into black).
         weight = (
-            paste_back(np.zeros_like(gt), np.full_like(refs[j], 255), boxes[j], alpha)[..., 0]
+            paste_back(np.zeros_like(gt), np.full_like(x.reference, 255), lm_box, renderer.paste_weight(x.mask))[..., 0]
             / 255.0
         )
         seam = (weight > 0.05) & (weight < 0.5)
@@ -139,7 +127,11 @@ def preview(
         "seam_colour_shift_rgb_levels": [round(float(v), 2) for v in shift],
         "added_jitter_levels": round(float(np.mean(jitter)), 2) if jitter else 0.0,
         "psnr_box_db": round(float(np.mean(psnrs)), 2),
+        **mouth.summary(),
     }
+    strip = mouth.strip()
+    if strip is not None:
+        cv2.imwrite(str(out / "mouth_strip.png"), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
     (out / "preview.json").write_text(json.dumps(report, indent=2))
     return report
 

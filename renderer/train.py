@@ -72,7 +72,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     datamodule.setup(
         "fit"
     )  # fail early on a missing or mismatched cache, before any network is built
-    n_in = input_channels(bool(cfg.use_reference))
+    n_in = input_channels(bool(cfg.use_reference), bool(cfg.get("mouth_reference", False)))
     generator_cfg = OmegaConf.to_container(cfg.render_model.generator, resolve=True)
     generator_cfg["in_channels"] = n_in
     generator = instantiate(generator_cfg)
@@ -82,6 +82,8 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     export = {
         "crop_size": int(cfg.crop_size),
         "use_reference": bool(cfg.use_reference),
+        "mouth_reference": datamodule.bank is not None,
+        "render_box": datamodule.render_box.to_dict(),
         "generator": generator_cfg,
         "face_map": datamodule.face_map_params.to_dict(),
         "cache": str(datamodule.cache_dir),
@@ -108,6 +110,8 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict:
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(out_dir)
     )
+    if datamodule.bank is not None and trainer.is_global_zero:
+        datamodule.bank.save(out_dir)  # the renderer's reference crops travel with its weights
     # `resume` (set by lipsync-fit when a run was interrupted) continues from the Lightning checkpoint
     # this same run wrote into its own directory. It stores the optimizer partials of the hparams,
     # which weights-only loading refuses, so it is trusted as our own file; bundles never hold it.

@@ -21,9 +21,9 @@ def to_uint8(image: torch.Tensor) -> torch.Tensor:
     return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def input_channels(use_reference: bool) -> int:
+def input_channels(use_reference: bool, mouth_reference: bool = False) -> int:
     """Channels of the generator's input for a conditioning setting."""
-    return 6 if use_reference else 3
+    return 3 + 3 * int(use_reference) + 3 * int(mouth_reference)
 
 
 def make_input(
@@ -31,16 +31,21 @@ def make_input(
     reference: torch.Tensor | None = None,
     lower_mask: torch.Tensor | None = None,
     use_reference: bool = False,
+    mouth_reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Generator input (B, 3 or 6, S, S) from uint8 face maps (B, 3, S, S).
+    """Generator input (B, 3, 6 or 9, S, S) from uint8 face maps (B, 3, S, S).
 
     ``reference`` (B, 3, S, S) uint8 and ``lower_mask`` (B, 1, S, S) {0, 1} are
     required with ``use_reference``; masked pixels become 0 (mid grey).
+    ``mouth_reference`` (B, 3, S, S) uint8, when given, is appended unmasked: a
+    training crop of this speaker with a similar lip shape (teeth, inner mouth).
     """
-    x = to_signed(face_map)
-    if not use_reference:
-        return x
-    if reference is None or lower_mask is None:
-        raise ValueError("use_reference needs the reference crops and their lower-face masks")
-    keep = 1.0 - lower_mask.to(x.dtype).clamp(0, 1)
-    return torch.cat([x, to_signed(reference) * keep], dim=1)
+    parts = [to_signed(face_map)]
+    if use_reference:
+        if reference is None or lower_mask is None:
+            raise ValueError("use_reference needs the reference crops and their lower-face masks")
+        keep = 1.0 - lower_mask.to(parts[0].dtype).clamp(0, 1)
+        parts.append(to_signed(reference) * keep)
+    if mouth_reference is not None:
+        parts.append(to_signed(mouth_reference))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]

@@ -8,15 +8,17 @@ agree the way dlib landmarks and real crops do, and a renderer can learn it.
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from landmarks import indices as ix
 from landmarks.cache import FORMAT_VERSION
-from landmarks.crop import frame_to_crop
+from landmarks.crop import extract_crop
 from landmarks.facemap import FaceMapParams, canny_edges
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,6 +72,19 @@ def draw_face(lm: np.ndarray, size: int, texture: np.ndarray) -> np.ndarray:
     return img
 
 
+def write_lossless_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
+    """FFV1 in Matroska: the footage behind a fake cache, decoded back bit for bit."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr0"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def make_fake_cache(
     root: Path, size: int = 64, n_frames: int = 60, fps: float = 25.0, invalid: tuple[int, ...] = ()
 ) -> Path:
@@ -96,12 +111,16 @@ def make_fake_cache(
     texture = (
         (np.array([70, 90, 120]) + rng.normal(0, 6, (size, size, 3))).clip(0, 255).astype(np.uint8)
     )
+    background = cv2.resize(texture, (frame_w, frame_h), interpolation=cv2.INTER_NEAREST)
     crops = np.empty((n_frames, size, size, 3), np.uint8)
     edges = np.empty((n_frames, size * size // 8), np.uint8)
+    frames = []
     for i in range(n_frames):
-        lm_crop = frame_to_crop(landmarks[i], boxes[i], size)
-        crops[i] = draw_face(lm_crop, size, texture)
+        # The face is drawn in the full frame and cut out, as prepare cuts crops from footage.
+        frames.append(draw_face(landmarks[i], size, background))
+        crops[i] = extract_crop(frames[i], boxes[i], size)
         edges[i] = np.packbits(canny_edges(crops[i], params).reshape(-1))
+    video = write_lossless_video(root / "source.mkv", frames, fps)
     lower = unit[:, ix.LOWER_FACE]
     np.savez(
         root / "landmarks.npz",
@@ -141,6 +160,7 @@ def make_fake_cache(
         "frame_size": [frame_h, frame_w],
         "face_map": params.to_dict(),
         "speaker": root.name,
+        "source": {"video": str(video)},
     }
     (root / "meta.json").write_text(json.dumps(meta))
     return root

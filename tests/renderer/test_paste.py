@@ -100,15 +100,27 @@ def test_box_outside_the_frame_changes_nothing():
 
 
 class _Identity:
-    """Stands in for NeuralRenderer: returns a constant crop, counts calls."""
+    """Stands in for NeuralRenderer: paints a constant crop at the whole face crop, counts calls."""
 
     batch_size = 4
-    use_reference = False
+    use_reference = True
+    bank = None
 
-    def __init__(self):
+    def __init__(self, size: int):
+        from landmarks.facemap import FaceMapParams
+        from renderer.render_box import RenderBox
+
+        self.box = RenderBox.whole_crop(size)
+        self.face_map_params = FaceMapParams(size=size)
         self.rendered = 0
 
-    def render(self, face_maps, references=None, lower_masks=None):
+    def frame_box(self, crop_box):
+        return np.asarray(crop_box, np.float32)
+
+    def paste_weight(self, mask, feather=0.04):
+        return feather_mask(mask, feather)
+
+    def render(self, face_maps, references=None, lower_masks=None, mouth_refs=None):
         self.rendered += len(face_maps)
         return np.full_like(face_maps, 200)
 
@@ -118,14 +130,13 @@ def test_render_and_paste_passes_faceless_frames_through_and_refuses_short_templ
 
     size, n = 32, 6
     frames = [smooth_frame(80, 100) for _ in range(n)]
-    maps = np.zeros((n, size, size, 3), np.uint8)
     boxes = np.tile([50.0, 40.0, 40.0], (n, 1))
-    masks = np.tile(lower_mask(size), (n, 1, 1))
+    landmarks = np.random.default_rng(0).uniform(35, 60, (n, 68, 2))  # any face inside the box
     valid = np.array([True, False, True, True, False, True])
-    fake = _Identity()
-    out = list(render_and_paste(fake, iter(frames), maps, boxes, masks, valid, colour_match=False))
+    fake = _Identity(size)
+    out = list(render_and_paste(fake, iter(frames), boxes, landmarks, landmarks, valid, colour_match=False))
     assert len(out) == n and fake.rendered == valid.sum()
     for frame, result, ok in zip(frames, out, valid, strict=True):
         assert np.array_equal(result, frame) != ok
     with pytest.raises(LipsyncError, match="template has 4 frames"):
-        list(render_and_paste(fake, iter(frames[:4]), maps, boxes, masks, valid))
+        list(render_and_paste(fake, iter(frames[:4]), boxes, landmarks, landmarks, valid))
