@@ -1,11 +1,13 @@
-"""Renderer speed: inference frames/s at 128 and 256 px (face maps -> pasted 720p frames),
+"""Renderer speed: inference frames/s at 128 and 256 px (template frame -> pasted 720p frame),
 decode and encode frames/s reported separately, and training images/s.
 
     .venv/bin/python benchmarks/bench_renderer.py [--frames 120] [--sizes 128 256] [--run-dir RUN]
 
-The default generator of conf/render_model/unet.yaml is built at each size
-(random weights: speed does not depend on their values) unless ``--run-dir``
-names a trained renderer. Prints the machine load next to every figure: the
+The default renderer of conf/renderer_train.yaml (lower-face box, reference
+bank) and the whole-crop renderer it replaced are built at each size, side by
+side in one run (random weights: speed does not depend on their values),
+unless ``--run-dir`` names a trained renderer. Inference covers the whole
+per-frame path of speak: render-box crop, edges and face map, network, paste. Prints the machine load next to every figure: the
 CPU of the development machine is shared.
 """
 
@@ -22,11 +24,14 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from landmarks.crop import frame_to_crop
 from landmarks.media import iter_frames
+from landmarks.synthetic import base_portrait
 from landmarks.writer import VideoWriter
 from renderer.components import input_channels
-from renderer.inference import NeuralRenderer, load_renderer
-from renderer.paste import feather_mask, paste_back
+from renderer.inference import NeuralRenderer, load_renderer, render_and_paste
+from renderer.reference_bank import ReferenceBank
+from renderer.render_box import RenderBox
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO / ".." / "shared" / "data" / "obama_weekly_train.mp4"
@@ -49,11 +54,35 @@ def config(size: int, overrides: list[str] = ()):
         )
 
 
-def default_renderer(size: int) -> NeuralRenderer:
-    cfg = config(size)
-    gen_cfg = {**dict(cfg.render_model.generator), "in_channels": input_channels(cfg.use_reference)}
-    generator = instantiate(gen_cfg)
-    return NeuralRenderer(generator, {"crop_size": size, "use_reference": bool(cfg.use_reference)})
+FACE_BOX = np.array([640.0, 330.0, 255.0])  # a ~150 px face in a 720p frame, crop side 1.7x
+
+
+def face_landmarks() -> np.ndarray:
+    """(68, 2) landmarks of the sample portrait, placed as a ~150 px face at FACE_BOX (frame px)."""
+    _, points = base_portrait()
+    centred = points - (points.min(0) + points.max(0)) / 2
+    return centred * (150 / np.ptp(points[:, 0])) + FACE_BOX[:2]
+
+
+def default_renderer(size: int, overrides: list[str] = ()) -> NeuralRenderer:
+    """The configured renderer (render box, reference bank) with random weights."""
+    cfg = config(size, overrides)
+    mouth_reference = bool(cfg.mouth_reference)
+    n_in = input_channels(cfg.use_reference, mouth_reference)
+    generator = instantiate({**dict(cfg.render_model.generator), "in_channels": n_in})
+    box = RenderBox.whole_crop(size)
+    if cfg.render_box == "lower":
+        in_crop = frame_to_crop(face_landmarks(), FACE_BOX, size)
+        box = RenderBox.fit_lower_face(in_crop[None], size, size, float(cfg.render_data.box_margin))
+    bank = None
+    if mouth_reference:
+        rng = np.random.default_rng(0)
+        k = int(cfg.render_data.bank_size)
+        bank = ReferenceBank(rng.integers(0, 256, (k, size, size, 3), dtype=np.uint8),
+                             rng.normal(0, 0.05, (k, 40)).astype(np.float32), np.zeros(k, np.float32))
+    config_record = {"crop_size": size, "use_reference": bool(cfg.use_reference), "render_box": box.to_dict(),
+                     "mouth_reference": mouth_reference, "face_map": {"size": size}}
+    return NeuralRenderer(generator, config_record, bank=bank)
 
 
 def test_frames(n: int) -> list[np.ndarray]:
@@ -82,23 +111,22 @@ def bench_decode(n: int) -> None:
 
 
 def bench_inference(renderer: NeuralRenderer, frames: list[np.ndarray]) -> None:
-    size, n = renderer.crop_size, len(frames)
-    rng = np.random.default_rng(0)
-    maps = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    refs = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    masks = np.zeros((n, size, size), np.uint8)
-    masks[:, size // 2 : -size // 8, size // 5 : -size // 5] = 1
-    box = np.array([640.0, 330.0, 255.0])  # a ~150 px face in a 720p frame, crop side 1.7x
-    renderer.render(maps[:4], refs[:4], masks[:4])  # warm up oneDNN kernels
+    """The whole per-frame path of speak: render-box inputs, the network, paste-back at 720p."""
+    n = len(frames)
+    landmarks = np.repeat(face_landmarks()[None], n, axis=0)
+    boxes, valid = np.repeat(FACE_BOX[None], n, axis=0), np.ones(n, bool)
+    list(render_and_paste(renderer, frames[:4], boxes[:4], landmarks[:4], landmarks[:4], valid[:4]))  # warm up
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    crops = renderer.render(maps, refs, masks)
-    t1 = time.perf_counter()
-    for i, frame in enumerate(frames):
-        paste_back(frame, crops[i], box, feather_mask(masks[i]), colour_match=True)
-    t2 = time.perf_counter()
+    for _ in render_and_paste(renderer, frames, boxes, landmarks, landmarks, valid, timings=timings):
+        pass
+    total = time.perf_counter() - t0
+    per = {k: n / max(v, 1e-9) for k, v in timings.items()}
     print(
-        f"inference {size} px: {n / (t2 - t0):.1f} frames/s end to end "
-        f"(render {n / (t1 - t0):.1f}/s, mask + paste at 720p {n / (t2 - t1):.1f}/s)  ({load()})"
+        f"inference {renderer.crop_size} px ({'whole crop' if renderer.box.is_whole_crop else 'lower-face box'}"
+        f"{', reference bank' if renderer.bank is not None else ''}): {n / total:.1f} frames/s end to end "
+        f"(inputs {per['face_maps']:.0f}/s, render {per['render']:.1f}/s, paste at 720p {per['paste']:.0f}/s)"
+        f"  ({load()})"
     )
 
 
@@ -118,7 +146,7 @@ def bench_training(size: int, steps: int) -> None:
     import pytorch_lightning as pl
 
     cfg = config(size)
-    n_in = input_channels(cfg.use_reference)
+    n_in = input_channels(cfg.use_reference, bool(cfg.mouth_reference))
     gen_cfg = {**dict(cfg.render_model.generator), "in_channels": n_in}
     module = instantiate(
         cfg.render_model.module,
@@ -130,8 +158,10 @@ def bench_training(size: int, steps: int) -> None:
     g = torch.Generator().manual_seed(0)
     item = {
         k: torch.randint(0, 256, (c, size, size), dtype=torch.uint8, generator=g)
-        for k, c in (("face_map", 3), ("crop", 3))
+        for k, c in (("face_map", 3), ("crop", 3), ("mouth_ref", 3))
     }
+    if not cfg.mouth_reference:
+        del item["mouth_ref"]
     item["lower_mask"] = torch.zeros(1, size, size, dtype=torch.uint8)
     item["mouth_mask"] = torch.zeros(1, size, size, dtype=torch.uint8)
     loader = torch.utils.data.DataLoader([item] * batch_size * (steps + 2), batch_size=batch_size)
@@ -177,7 +207,9 @@ def main() -> None:
         bench_inference(load_renderer(args.run_dir), frames)
     else:
         for size in args.sizes:
-            bench_inference(default_renderer(size), frames)
+            # the default (lower-face box + reference bank) beside the whole-crop renderer it replaced
+            for overrides in ([], ["render_box=face", "mouth_reference=false"]):
+                bench_inference(default_renderer(size, overrides), frames)
     bench_encode(frames)
     if args.train_steps > 0:
         bench_training(128, args.train_steps)

@@ -20,7 +20,9 @@ from torch import nn
 
 from renderer.components import (
     GANLoss,
+    cut_windows,
     feature_matching_loss,
+    lip_centres,
     make_input,
     psnr,
     ssim,
@@ -34,7 +36,9 @@ class RendererModule(pl.LightningModule):
     """U-Net generator + PatchGAN discriminator.
 
     Generator loss = ``lambda_gan`` x GAN + ``lambda_fm`` x feature matching +
-    ``lambda_l1`` x L1 whose weight is 1 + ``mouth_weight`` on the lips.
+    ``lambda_l1`` x L1 whose weight is 1 + ``mouth_weight`` on the lips, plus with a
+    ``local_discriminator`` ``lambda_local`` x its GAN loss on a window of
+    ``local_window`` x S px centred on the lips (both discriminators step together).
     ``grid_dir``: where validation grids go (none saved when null).
     ``channels_last``: NHWC memory format for both networks and their inputs.
     """
@@ -54,9 +58,12 @@ class RendererModule(pl.LightningModule):
         grid_dir: str | None = None,
         n_grid: int = 8,
         channels_last: bool = True,
+        local_discriminator: nn.Module | None = None,
+        lambda_local: float = 1.0,
+        local_window: float = 0.5,
     ):
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["generator", "discriminator"])
+        self.save_hyperparameters(logger=False, ignore=["generator", "discriminator", "local_discriminator"])
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -65,6 +72,9 @@ class RendererModule(pl.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator.to(memory_format=self.memory_format)
         self.discriminator.to(memory_format=self.memory_format)
+        self.local_discriminator = local_discriminator
+        if local_discriminator is not None:
+            local_discriminator.to(memory_format=self.memory_format)
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Generator input (B, 3, 6 or 9, S, S) of a batch."""
@@ -85,11 +95,16 @@ class RendererModule(pl.LightningModule):
         weight = 1.0 + hp.mouth_weight * batch["mouth_mask"].float()
         fake = self.generator(x)  # render the face from its map
 
+        local = self._local_pairs(batch["mouth_mask"]) if self.local_discriminator is not None else None
+
         # Discriminator step: real pairs -> real, rendered pairs (detached) -> fake.
         self.toggle_optimizer(opt_d)
         pred_real = self.discriminator(torch.cat([x, real], 1))
         pred_fake = self.discriminator(torch.cat([x, fake.detach()], 1))
         loss_d = 0.5 * (self.gan_loss(pred_real, True) + self.gan_loss(pred_fake, False))
+        if local is not None:
+            loss_d = loss_d + 0.5 * (self.gan_loss(self.local_discriminator(local(x, real)), True)
+                                     + self.gan_loss(self.local_discriminator(local(x, fake.detach())), False))
         opt_d.zero_grad(set_to_none=True)  # clear last step's gradients
         self.manual_backward(loss_d)  # gradients of D only (G's output was detached)
         opt_d.step()  # update D
@@ -104,6 +119,9 @@ class RendererModule(pl.LightningModule):
         )
         loss_l1 = weighted_l1(fake, real, weight)  # lips weighted up
         loss_g = hp.lambda_gan * loss_gan + hp.lambda_fm * loss_fm + hp.lambda_l1 * loss_l1
+        if local is not None:
+            loss_local = self.gan_loss(self.local_discriminator(local(x, fake)), True, for_discriminator=False)
+            loss_g = loss_g + hp.lambda_local * loss_local
         opt_g.zero_grad(set_to_none=True)  # clear last step's gradients
         self.manual_backward(loss_g)  # gradients of G through the frozen D
         opt_g.step()  # update G
@@ -123,6 +141,17 @@ class RendererModule(pl.LightningModule):
             batch_size=len(x),
         )
         self.log("train/l1_step", loss_l1, prog_bar=True, on_step=True, on_epoch=False)
+
+    def _local_pairs(self, mouth_mask: torch.Tensor):
+        """A function (condition, image) -> their lip windows, concatenated, for the local D."""
+        size = int(round(self.hparams.local_window * mouth_mask.shape[-1]))
+        centres = lip_centres(mouth_mask)
+
+        def pairs(x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+            window = cut_windows(torch.cat([x, image], 1), centres, size)
+            return window.contiguous(memory_format=self.memory_format)
+
+        return pairs
 
     @torch.no_grad()
     def render_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -174,5 +203,8 @@ class RendererModule(pl.LightningModule):
 
     def configure_optimizers(self):
         opt_g = self.hparams.optimizer_g(params=self.generator.parameters())
-        opt_d = self.hparams.optimizer_d(params=self.discriminator.parameters())
+        d_params = list(self.discriminator.parameters())
+        if self.local_discriminator is not None:
+            d_params += list(self.local_discriminator.parameters())
+        opt_d = self.hparams.optimizer_d(params=d_params)
         return [opt_g, opt_d]

@@ -78,7 +78,10 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     generator = instantiate(generator_cfg)
     # The discriminator judges (condition, image) pairs: condition channels + 3.
     discriminator = instantiate(cfg.render_model.discriminator, in_channels=n_in + 3)
-    module = instantiate(cfg.render_model.module, generator=generator, discriminator=discriminator)
+    local = cfg.render_model.get("local_discriminator")
+    local_discriminator = instantiate(local, in_channels=n_in + 3) if local else None
+    module = instantiate(cfg.render_model.module, generator=generator, discriminator=discriminator,
+                         local_discriminator=local_discriminator)
     export = {
         "crop_size": int(cfg.crop_size),
         "use_reference": bool(cfg.use_reference),

@@ -3,6 +3,7 @@
 from renderer.components.conditioning import input_channels, make_input, to_signed, to_uint8
 from renderer.components.losses import GANLoss, feature_matching_loss, weighted_l1
 from renderer.components.metrics import psnr, ssim
+from renderer.components.mouth_window import cut_windows, lip_centres
 from renderer.components.patchgan import MultiScaleDiscriminator, PatchDiscriminator
 from renderer.components.unet import UNetGenerator, unet_depth
 
@@ -11,8 +12,10 @@ __all__ = [
     "MultiScaleDiscriminator",
     "PatchDiscriminator",
     "UNetGenerator",
+    "cut_windows",
     "feature_matching_loss",
     "input_channels",
+    "lip_centres",
     "make_input",
     "psnr",
     "ssim",

@@ -59,15 +59,16 @@ def test_datamodule_items_and_crop_size_check(fake_cache):
 
 
 @pytest.mark.parametrize(
-    ("setup", "size", "use_reference"),
+    ("setup", "size", "use_reference", "extra"),
     [
-        ("cpu_128", 128, True),
-        ("cpu_128", 128, False),
-        ("gpu_256", 256, True),
-        ("gpu_512", 512, False),
+        ("cpu_128", 128, True, []),
+        ("cpu_128", 128, True, ["render_model=unet_local"]),
+        ("cpu_128", 128, False, ["render_box=face", "mouth_reference=false"]),
+        ("gpu_256", 256, True, []),
+        ("gpu_512", 512, False, []),
     ],
 )
-def test_fast_dev_run_each_config(fake_cache, compose_cfg, setup, size, use_reference):
+def test_fast_dev_run_each_config(fake_cache, compose_cfg, setup, size, use_reference, extra):
     cache = fake_cache(size=size, n_frames=30 if size < 512 else 16)
     cfg = compose_cfg(
         [
@@ -79,6 +80,7 @@ def test_fast_dev_run_each_config(fake_cache, compose_cfg, setup, size, use_refe
             "render_data.gap_s=0",
             *TINY,
             *CPU,
+            *extra,
         ]
     )
     assert cfg.crop_size == size
@@ -88,6 +90,8 @@ def test_fast_dev_run_each_config(fake_cache, compose_cfg, setup, size, use_refe
     assert list((run / "val_grids").glob("*.png"))
     renderer = load_renderer(run, crop_size=size)
     assert renderer.use_reference == use_reference
+    whole_crop = "render_box=face" in extra
+    assert renderer.box.is_whole_crop == whole_crop and (renderer.bank is None) == whole_crop
     assert yaml.safe_load((run / "renderer.yaml").read_text())["face_map"]["size"] == size
 
 
