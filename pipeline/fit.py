@@ -28,7 +28,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from landmarks.cache import SpeakerCache
-from landmarks.errors import exit_on_user_error
+from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.prepare import ensure_writable, prepare, required
 from pipeline.budget import (
     Ledger,
@@ -207,6 +207,8 @@ def plan(stages: dict[str, Stage], cfg: DictConfig, budget_s: float | None, ledg
     info: dict[str, dict] = {}
     a2m_estimate = None
     for name, stage in stages.items():
+        if compose_stage(stage.config, stage.overrides(None)).trainer.get("strategy"):
+            raise LipsyncError(f"fit trains {name} in one process; for DDP run {name}-train with trainer=ddp")
         if shares is None:
             limit = None
         elif name == "audio2mouth":

@@ -17,16 +17,15 @@ RENDERER = [*TINY_NET, "callbacks.early_stopping=null", "+trainer.limit_train_ba
             "+trainer.limit_val_batches=1"]
 
 
-def wait_for_stable_file(path: Path, proc: subprocess.Popen, timeout_s: float = 240) -> None:
+def wait_for_stable_file(path: Path, proc: subprocess.Popen, log: Path, timeout_s: float = 240) -> None:
     """Until ``path`` exists and has kept its size for half a second (a checkpoint fully written)."""
     deadline, size = time.monotonic() + timeout_s, -1
     while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert proc.poll() is None, log.read_text()[-3000:]
         if path.exists() and path.stat().st_size == size:
             return
         size = path.stat().st_size if path.exists() else -1
         time.sleep(0.5)
-    proc.kill()
     raise AssertionError(f"{path} did not appear")
 
 
@@ -39,11 +38,21 @@ def test_sigint_during_the_renderer_leaves_no_manifest_and_a_rerun_completes(sam
     cmd = [sys.executable, "-m", "pipeline.fit", f"video={sample_dir / 'sample_anchor.mp4'}", "speaker=sample",
            f"out={out}", f"paths.cache_dir={cache_dir}", "probe_batches=0", f"hydra.run.dir={tmp_path / 'logs'}",
            'audio2mouth=["trainer.max_epochs=2"]', f"renderer=[{renderer},\"trainer.enable_progress_bar=false\"]"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
-    wait_for_stable_file(out / "work" / "renderer" / "checkpoints" / "last.ckpt", proc)
-    proc.send_signal(signal.SIGINT)  # Ctrl-C while the renderer trains its next epochs
-    log = proc.communicate(timeout=120)[0]
+    # SIGINT as a terminal delivers it: a test runner started in the background ignores SIGINT, and
+    # its children would inherit that, so the child gets the default disposition back.
+    log_path = tmp_path / "fit.log"
+    with open(log_path, "w") as log_file:  # a file, not a pipe: a full pipe would stall the child
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, text=True,
+                                cwd=Path(__file__).resolve().parents[2],
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        try:
+            wait_for_stable_file(out / "work" / "renderer" / "checkpoints" / "last.ckpt", proc, log_path)
+            proc.send_signal(signal.SIGINT)  # Ctrl-C while the renderer trains its next epochs
+            proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    log = log_path.read_text()
     assert proc.returncode != 0, log[-2000:]
     assert not (out / MANIFEST).exists()  # an incomplete bundle never looks complete
     assert (out / "work" / "audio2mouth" / "results.json").exists()  # the finished stage is kept
