@@ -7,8 +7,9 @@ The default renderer of conf/renderer_train.yaml (lower-face box, reference
 bank) and the whole-crop renderer it replaced are built at each size, side by
 side in one run (random weights: speed does not depend on their values),
 unless ``--run-dir`` names a trained renderer. Inference covers the whole
-per-frame path of speak: render-box crop, edges and face map, network, paste. Prints the machine load next to every figure: the
-CPU of the development machine is shared.
+per-frame path of speak: render-box crop, edges and face map, network, paste.
+Prints the machine load next to every figure: the CPU of the development
+machine is shared.
 """
 
 from __future__ import annotations
