@@ -30,7 +30,7 @@ from pipeline.bundle import SpeakerBundle
 from pipeline.speak import Template, speak
 from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
-from renderer.mouth_metrics import MouthMeter
+from renderer.mouth_metrics import MouthMeter, box_slices
 
 
 def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int, phones=None,
@@ -57,7 +57,7 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
             a, b = extract_crop(out, box, size), extract_crop(truth, box, size)
             psnrs.append(m.psnr(a, b))
             ssims.append(m.ssim(a, b))
-            rows, cols = m.box_slices(box, truth.shape)
+            rows, cols = box_slices(box, truth.shape)
             box_psnrs.append(m.psnr(out[rows, cols], truth[rows, cols]))
             mouth.add(out, truth, raw[i])
     pred = np.stack(found)

@@ -10,7 +10,6 @@ from skimage.metrics import structural_similarity
 
 from landmarks import indices as ix
 from landmarks.sync import av_offset, frame_energy_db, relative_opening  # noqa: F401  (re-exported)
-from renderer.mouth_metrics import box_slices  # noqa: F401  (re-exported)
 
 MOUTH = ix.LIPS  # points 48-67
 

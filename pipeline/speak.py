@@ -4,9 +4,9 @@ Per output frame: audio2mouth predicts the PCA coefficients of the lower face's
 speech part (from audio features and, for viseme models, the timed phones of
 the audio: aligned to the words when they are known, recognized otherwise);
 they are decoded to canonical landmarks, the template frame's own pose part
-(landmarks/pose.py) is added, and the shape is put into the template frame; the
-face map is drawn with the template crop's edges; the renderer paints the crop;
-the crop is pasted back into the full-resolution template frame through a
+(landmarks/pose.py) is added, and the shape is put into the template frame;
+``renderer.inference.render_and_paste`` cuts the renderer's box from the template
+frame, draws the face map there, paints it and pastes it back through a
 feathered lower-face mask; frames stream into the H.264 + AAC writer. Work
 happens in chunks of ``chunk_frames``, so memory does not grow with the audio.
 """
@@ -144,11 +144,9 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
 
     try:
         with VideoWriter(out, fps, audio) as writer:
-            renderer = bundle.renderer
-            renderer.batch_size = chunk_frames
-            frames = render_and_paste(renderer, template_frames(), cache.crop_boxes[order],
+            frames = render_and_paste(bundle.renderer, template_frames(), cache.crop_boxes[order],
                                       cache.landmarks[order], new_landmarks, cache.valid[order], colour_match,
-                                      feather, timings)
+                                      feather, timings, chunk_frames)
             for frame in frames:
                 tick = time.perf_counter()
                 writer.write(frame)

@@ -124,9 +124,13 @@ class FacePairs(Dataset):
         return item
 
 
-def build_bank(source: RenderSource, train: np.ndarray, size: int) -> ReferenceBank:
-    """A bank of ``size`` training frames spread over lip-shape space."""
-    descriptors = lip_descriptors(np.stack([source.landmarks(int(i)) for i in train]), source.box.size)
+def split_lips(source: RenderSource, indices: np.ndarray) -> np.ndarray:
+    """(N, 40) lip descriptors of frames ``indices`` at the render box."""
+    return lip_descriptors(np.stack([source.landmarks(int(i)) for i in indices]), source.box.size)
+
+
+def build_bank(source: RenderSource, train: np.ndarray, descriptors: np.ndarray, size: int) -> ReferenceBank:
+    """A bank of ``size`` training frames spread over lip-shape space (``descriptors``: (N, 40) of ``train``)."""
     pick = farthest_points(descriptors, size)
     crops = np.stack([source.crop(int(train[k])) for k in pick])
     return ReferenceBank(crops, descriptors[pick], source.cache.timestamps[train[pick]].astype(np.float32))
@@ -158,7 +162,7 @@ class RendererDataModule(pl.LightningDataModule):
         val_batch_size: int = 32,
         speaker: str | None = None,
         render_box: str = "face",
-        box_margin: float = 0.12,
+        box_margin: float = 0.10,
         mouth_reference: bool = False,
         bank_size: int = 256,
         exclude_s: float = 1.0,
@@ -189,10 +193,10 @@ class RendererDataModule(pl.LightningDataModule):
         )
         self.bank, refs = None, {"train": None, "val": None}
         if hp.mouth_reference:
-            self.bank = build_bank(source, train, int(hp.bank_size))
-            for name, idx, exclude in (("train", train, hp.exclude_s), ("val", val, 0.0)):
-                desc = lip_descriptors(np.stack([source.landmarks(int(i)) for i in idx]), source.box.size)
-                refs[name] = self.bank.nearest(desc, cache.timestamps[idx], exclude)
+            train_lips = split_lips(source, train)
+            self.bank = build_bank(source, train, train_lips, int(hp.bank_size))
+            refs["train"] = self.bank.nearest(train_lips, cache.timestamps[train], hp.exclude_s)
+            refs["val"] = self.bank.nearest(split_lips(source, val))  # held out: no frame of it is in the bank
         self.train_set = FacePairs(source, train, hp.mouth_dilate, self.bank, refs["train"])
         self.val_set = FacePairs(source, val, hp.mouth_dilate, self.bank, refs["val"])
         self.face_map_params = cache.face_map_params

@@ -159,15 +159,25 @@ class FrameInputs:
     lips: np.ndarray  # (40,) lip descriptor of the new landmarks (reference bank key)
 
 
+def paste_region(renderer: NeuralRenderer, crop_box: np.ndarray, template_landmarks: np.ndarray,
+                 new_landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(render box (3,) in frame px, (S, S) {0, 1} mask, new landmarks (68, 2) in box px) of one frame.
+
+    Landmarks come in frame px; the mask is both lower faces (:func:`reference_mask`).
+    """
+    box, size = renderer.frame_box(crop_box), renderer.box.size
+    template, new = frame_to_crop(template_landmarks, box, size), frame_to_crop(new_landmarks, box, size)
+    return box, reference_mask(template, new, renderer.face_map_params), new
+
+
 def frame_inputs(renderer: NeuralRenderer, frame: np.ndarray, crop_box: np.ndarray,
                  template_landmarks: np.ndarray, new_landmarks: np.ndarray) -> FrameInputs:
     """Render-box inputs of one (H, W, 3) template frame; landmarks (68, 2) in frame px."""
-    box, size, params = renderer.frame_box(crop_box), renderer.box.size, renderer.face_map_params
+    box, mask, new = paste_region(renderer, crop_box, template_landmarks, new_landmarks)
+    size, params = renderer.box.size, renderer.face_map_params
     reference = extract_crop(frame, box, size)
-    template, new = frame_to_crop(template_landmarks, box, size), frame_to_crop(new_landmarks, box, size)
     face_map = draw_face_map(new, canny_edges(reference, params), params)
-    lips = lip_descriptors(new[None], size)[0]
-    return FrameInputs(box, reference, face_map, reference_mask(template, new, params), lips)
+    return FrameInputs(box, reference, face_map, mask, lip_descriptors(new[None], size)[0])
 
 
 def render_and_paste(
@@ -180,6 +190,7 @@ def render_and_paste(
     colour_match: bool = True,
     feather: float = 0.04,
     timings: dict[str, float] | None = None,
+    batch_size: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield T output frames (H, W, 3) uint8: the template frames with the rendered lower face.
 
@@ -189,6 +200,7 @@ def render_and_paste(
     is consumed lazily, one batch at a time; fewer than T template frames raise
     :class:`LipsyncError`. ``feather`` is in face-crop units (scaled to the render box).
     ``timings`` (optional) accumulates seconds under face_maps, render and paste.
+    ``batch_size``: frames taken from ``frames`` at a time (default: the renderer's).
     """
     total = len(crop_boxes)
     if not (len(template_landmarks) == len(new_landmarks) == len(valid) == total):
@@ -198,8 +210,9 @@ def render_and_paste(
         timings.setdefault(key, 0.0)
     it = iter(frames)
     current_ref = None  # the reference bank's choice carries over between batches
-    for start in range(0, total, renderer.batch_size):
-        stop = min(start + renderer.batch_size, total)
+    step = batch_size or renderer.batch_size
+    for start in range(0, total, step):
+        stop = min(start + step, total)
         batch = []
         for t in range(start, stop):
             frame = next(it, None)

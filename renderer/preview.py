@@ -28,7 +28,7 @@ from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.media import iter_frames
 from landmarks.writer import VideoWriter
 from renderer.datamodule import resolve_cache
-from renderer.inference import frame_inputs, load_renderer, render_and_paste
+from renderer.inference import load_renderer, paste_region, render_and_paste
 from renderer.mouth_metrics import MouthMeter, box_slices
 from renderer.paste import paste_back
 
@@ -83,13 +83,10 @@ def preview(
         ys, xs = box_slices(boxes[j], gt.shape)
         if valid[j]:
             mouth.add(res, gt, own[j])
-        lm_box = renderer.frame_box(boxes[j])
-        x = frame_inputs(renderer, gt, boxes[j], own[j], own[j])
+        box, mask, _ = paste_region(renderer, boxes[j], own[j], own[j])
         # Where the pasted face is: the weight warped to the frame (paste a white crop into black).
-        weight = (
-            paste_back(np.zeros_like(gt), np.full_like(x.reference, 255), lm_box, renderer.paste_weight(x.mask))[..., 0]
-            / 255.0
-        )
+        white = np.full((*mask.shape, 3), 255, np.uint8)
+        weight = paste_back(np.zeros_like(gt), white, box, renderer.paste_weight(mask))[..., 0] / 255.0
         seam = (weight > 0.05) & (weight < 0.5)
         diff = res.astype(np.float32) - gt.astype(np.float32)
         if seam.any():
