@@ -1,8 +1,9 @@
 """The self-describing model folder a training run writes (``<run_dir>/model/``).
 
 =============  ===============================================================
-config.yaml    the generator's Hydra config, the feature config, sizes, version
-weights.pt     generator ``state_dict`` only (tensors; loaded weights_only=True)
+config.yaml    the generator's Hydra config, the feature config, sizes, ensemble size, version
+weights.pt     generator ``state_dict`` only (tensors; loaded weights_only=True); an ensemble's
+               members under ``members.<i>.``
 stats.npz      feature mean/std, target mean/std, rest (closed-mouth) coeffs, fps
 pca.npz        LowerFacePCA arrays (speech part) + lower_face indices (P,) + reference (68, 2)
                + the pose model's pose_* arrays (landmarks/pose.py)
@@ -25,6 +26,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from audio2mouth.components.ensemble import Ensemble, ensemble_size
 from audio2mouth.datamodule import SpeakerData
 from audio2mouth.features import AudioFeatures, Normalizer, load_stats, save_stats
 from landmarks.errors import LipsyncError
@@ -56,6 +58,7 @@ def save_bundle(
             "features": features_cfg,
             "n_features": int(speaker.feature_norm.mean.shape[0]),
             "n_coeffs": int(speaker.target_norm.mean.shape[0]),
+            "ensemble": ensemble_size(net),
         }
     )
     OmegaConf.save(cfg, tmp / "config.yaml", resolve=True)
@@ -93,12 +96,13 @@ class Audio2MouthModel:
         return int(getattr(self.net, "future_context", 0))
 
 
-def build_net(net_cfg: DictConfig, n_features: int, n_coeffs: int) -> nn.Module:
-    """Instantiate a generator from its partial config, refusing classes outside components/."""
+def build_net(net_cfg: DictConfig, n_features: int, n_coeffs: int, ensemble: int = 1) -> nn.Module:
+    """Instantiate a generator (``ensemble`` > 1: that many, averaged) from its partial config,
+    refusing classes outside components/."""
     target = str(net_cfg.get("_target_", ""))
     if not target.startswith(SAFE_PREFIX):
         raise LipsyncError(f"refusing to build {target!r}: not an audio2mouth component")
-    return instantiate(net_cfg)(in_features=n_features, out_features=n_coeffs)
+    return Ensemble.build(instantiate(net_cfg), ensemble, in_features=n_features, out_features=n_coeffs)
 
 
 def load_bundle(path: str | Path) -> Audio2MouthModel:
@@ -113,7 +117,7 @@ def load_bundle(path: str | Path) -> Audio2MouthModel:
             f"{folder} has format version {cfg.get('format_version')}, "
             f"this code reads {BUNDLE_VERSION}"
         )
-    net = build_net(cfg.net, int(cfg.n_features), int(cfg.n_coeffs))
+    net = build_net(cfg.net, int(cfg.n_features), int(cfg.n_coeffs), int(cfg.get("ensemble", 1)))
     net.load_state_dict(torch.load(folder / "weights.pt", weights_only=True, map_location="cpu"))
     net.eval()
     feats_cfg = OmegaConf.to_container(cfg.features)

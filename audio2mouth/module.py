@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audio2mouth.components.discriminator import GANLoss
+from audio2mouth.components.ensemble import Ensemble, members_of
 from audio2mouth.datamodule import SpeakerData
 from audio2mouth.metrics import all_metrics
 from audio2mouth.timing import steps_to_frames
@@ -53,10 +54,12 @@ class Audio2MouthModule(pl.LightningModule):
         grad_clip: float = 1.0,
         input_noise: float = 0.0,
         name: str = "model",
+        ensemble: int = 1,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "discriminator", "d_optimizer"])
-        self.net = net(in_features=n_features, out_features=n_coeffs)
+        # ensemble > 1: that many generators trained side by side, their mean is the prediction
+        self.net = Ensemble.build(net, int(ensemble), in_features=n_features, out_features=n_coeffs)
         self.disc = (
             discriminator(in_features=n_features, n_coeffs=n_coeffs) if discriminator else None
         )
@@ -82,38 +85,52 @@ class Audio2MouthModule(pl.LightningModule):
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         if self.automatic_optimization:  # manual (GAN) mode clips in training_step
-            nn.utils.clip_grad_norm_(self.net.parameters(), self.hparams.grad_clip)
+            self._clip_members()
+
+    def _clip_members(self) -> None:
+        """Clip each member's gradient norm on its own, as if it were trained alone."""
+        for member in members_of(self.net):
+            nn.utils.clip_grad_norm_(member.parameters(), self.hparams.grad_clip)
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """Gaussian noise on normalized acoustic features (48 s overfit fast); the viseme block stays clean."""
+        if not self.hparams.input_noise:
+            return x
+        noise = self.hparams.input_noise * torch.randn_like(x)
+        if self.hparams.n_visemes:  # the one-hot viseme block (last channels)
+            noise[..., -self.hparams.n_visemes :] = 0
+        return x + noise
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int):
         x, y, mask = batch["features"], batch["targets"], batch["mask"]
-        if self.hparams.input_noise:  # Gaussian noise on normalized acoustic features: 48 s overfit fast
-            noise = self.hparams.input_noise * torch.randn_like(x)
-            if self.hparams.n_visemes:  # the one-hot viseme block (last channels) stays clean
-                noise[..., -self.hparams.n_visemes :] = 0
-            x = x + noise
+        # Every member sees its own noise draw. The loss is the sum of the members' own losses, so each
+        # member gets exactly the gradient it would get trained alone, and none shares a gradient.
+        inputs = [self._noisy(x) for _ in members_of(self.net)]
+        fakes = [member(xi) for member, xi in zip(members_of(self.net), inputs, strict=True)]
+        losses_rec = torch.stack([masked_loss(f, y, mask, self.hparams.recon_loss) for f in fakes])
         if self.disc is None:
-            loss = masked_loss(self(x), y, mask, self.hparams.recon_loss)
-            self.log("train/loss", loss, prog_bar=True)
-            return loss
+            self.log("train/loss", losses_rec.mean(), prog_bar=True)
+            return losses_rec.sum()
         opt_g, opt_d = self.optimizers()
-        fake = self(x)  # generated coefficients for this audio
         # discriminator step: real pairs -> real, generated pairs (detached) -> fake
-        d_real = self.disc(x, y)
-        d_fake = self.disc(x, fake.detach())
-        loss_d = 0.5 * (self.gan_loss(d_real, True, mask) + self.gan_loss(d_fake, False, mask))
+        loss_d = 0.0
+        for xi, fake in zip(inputs, fakes, strict=True):
+            loss_d = loss_d + 0.5 * (self.gan_loss(self.disc(xi, y), True, mask)
+                                     + self.gan_loss(self.disc(xi, fake.detach()), False, mask))
+        loss_d = loss_d / len(fakes)
         opt_d.zero_grad()  # clear stale discriminator gradients
         self.manual_backward(loss_d)  # gradients of D's loss
         opt_d.step()  # update D only
         # generator step: reconstruct the targets and fool the (just updated) discriminator
-        loss_rec = masked_loss(fake, y, mask, self.hparams.recon_loss)
-        loss_adv = self.gan_loss(self.disc(x, fake), True, mask)
-        loss_g = loss_rec + self.hparams.adv_weight * loss_adv
+        losses_adv = torch.stack([self.gan_loss(self.disc(xi, f), True, mask)
+                                  for xi, f in zip(inputs, fakes, strict=True)])
+        loss_g = (losses_rec + self.hparams.adv_weight * losses_adv).sum()
         opt_g.zero_grad()  # drop gradients G got from nothing else
         self.manual_backward(loss_g)  # gradients of G's loss (D's grads are zeroed next step)
-        self.clip_gradients(opt_g, gradient_clip_val=self.hparams.grad_clip)  # keep G stable
+        self._clip_members()  # keep G stable
         opt_g.step()  # update G only
         self.log_dict(
-            {"train/loss": loss_rec, "train/loss_adv": loss_adv, "train/loss_d": loss_d},
+            {"train/loss": losses_rec.mean(), "train/loss_adv": losses_adv.mean(), "train/loss_d": loss_d},
             prog_bar=True,
         )
 

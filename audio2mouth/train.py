@@ -26,6 +26,7 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from audio2mouth.bundle import save_bundle
 from audio2mouth.inference import time_inference
+from audio2mouth.weights import kept_state, make_weight_keeper
 from landmarks.errors import exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
 
@@ -42,27 +43,6 @@ class BatchTimer(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.times.append(time.perf_counter() - self._t0)
-
-
-class BestWeights(Callback):
-    """Keeps the generator weights of the best ``val/mse`` in memory (no checkpoint pickles)."""
-
-    def __init__(self, monitor: str = "val/mse"):
-        self.monitor, self.best, self.state = monitor, float("inf"), None
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        value = trainer.callback_metrics.get(self.monitor)
-        if trainer.sanity_checking or value is None or not float(value) < self.best:
-            return
-        self.best = float(value)
-        self.state = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
-
-    # Kept in Lightning's checkpoint (plain tensors), so a resumed run still ends with the best weights.
-    def state_dict(self) -> dict:
-        return {"best": self.best, "state": self.state}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.best, self.state = float(state_dict.get("best", self.best)), state_dict.get("state")
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -86,12 +66,13 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     module = instantiate(cfg.model, n_features=datamodule.n_features, n_coeffs=datamodule.n_coeffs,
-                         n_visemes=datamodule.features.n_visemes)
+                         n_visemes=datamodule.features.n_visemes, ensemble=int(cfg.get("ensemble", 1)))
     module.attach_speaker(datamodule.speaker)
 
-    timer, best = BatchTimer(), BestWeights("val/mse")
-    # MeanOverRanks first: early stopping, BestWeights and checkpoints must see the DDP-averaged metric.
-    callbacks = [MeanOverRanks(), timer, best, *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c),
+    timer = BatchTimer()
+    keeper = make_weight_keeper(str(cfg.get("weights", "best")), float(cfg.get("average_from", 0.5)))
+    # MeanOverRanks first: early stopping, the weight keeper and checkpoints must see the DDP-averaged metric.
+    callbacks = [MeanOverRanks(), timer, keeper, *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c),
                  *(callbacks or [])]
     if cfg.get("checkpoint", False):  # Lightning checkpoints, for resuming long runs
         callbacks.append(ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor="val/mse", save_last=True))
@@ -104,8 +85,8 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     resume = cfg.get("resume")
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=False if resume else None)
     train_time = time.perf_counter() - t0
-    if best.state is not None:
-        module.net.load_state_dict(best.state)
+    if kept_state(keeper) is not None:
+        module.net.load_state_dict(kept_state(keeper))
     calibrate = cfg.get("calibrate", False)
     if calibrate:  # per-coefficient gain from the val block: unpredictable coefficients shrink
         trainer.validate(module, datamodule=datamodule, verbose=False)
@@ -148,7 +129,8 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
         "target_variance": float(true.var(0).mean()) if len(true) else float("nan"),
         "mean_predictor_mse": mean_mse,
         "mse_over_mean_predictor": float(test_metrics["test/mse"] / mean_mse) if mean_mse > 0 else float("nan"),
-        "best_val_mse": best.best,
+        "weights": str(cfg.get("weights", "best")),
+        "best_val_mse": getattr(keeper, "best", None),  # weights=best only
         "output_gain": datamodule.speaker.gain().tolist(),
         "train_batch_s": float(np.median(timer.times)) if timer.times else float("nan"),
         "train_batches": len(timer.times),

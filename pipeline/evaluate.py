@@ -5,6 +5,10 @@
 The clip is prepared (landmarks, crops) like training footage; speak renders it
 with the clip's own head pose and audio; then output and ground truth are
 compared frame by frame. Landmarks are detected independently on both.
+
+``drive=landmarks`` renders the clip's own tracked landmarks instead of the
+audio's prediction: the ceiling the renderer and the landmark detector leave
+for audio2mouth (its opening r and LMD are what a perfect audio2mouth would get).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from landmarks.media import AUDIO_RATE, iter_frames
 from landmarks.prepare import ensure_writable, required
 from pipeline import metrics as m
 from pipeline.bundle import SpeakerBundle
-from pipeline.speak import Template, speak
+from pipeline.speak import Template, render_video, speak
 from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
 from renderer.mouth_metrics import MouthMeter, box_slices
@@ -102,6 +106,9 @@ def evaluate(cfg: DictConfig) -> dict:
     clip = Path(required(cfg, "clip")).expanduser()
     out = Path(required(cfg, "out")).expanduser()
     ensure_writable(out.parent)
+    drive = str(cfg.get("drive", "audio"))
+    if drive not in ("audio", "landmarks"):
+        raise LipsyncError(f"drive must be audio or landmarks, got {drive!r}")
     cache = prepare_with_bundle_settings(cfg, bundle.manifest["face_map"], f"{bundle.speaker}_eval", clip,
                                          cfg.get("audio"))
     first, last = segment_range(cache, float(cfg.clip_start_s), cfg.clip_duration_s)
@@ -112,16 +119,21 @@ def evaluate(cfg: DictConfig) -> dict:
         rendered = Path(tmp) / "rendered.mp4"
         # phones of the clip's (offset-corrected) audio, timed from this segment's first sample
         phones = cache.phones.shifted(-a0 / AUDIO_RATE) if cache.phones is not None else None
-        result = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
-                       cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
-                       bilabial_closure=bool(cfg.get("bilabial_closure", True)))
+        if drive == "audio":
+            timings = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
+                            cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
+                            bilabial_closure=bool(cfg.get("bilabial_closure", True))).timings
+        else:  # drive=landmarks, the renderer's ceiling: the clip's own tracked mouth, no audio2mouth
+            order, timings = np.arange(first, last + 1), {}
+            render_video(bundle, Template(cache, clip), cache.audio[a0:a1], order, cache.landmarks[order], rendered,
+                         timings=timings)
         report = compare(rendered, clip, cache, first, last, phones, out.with_suffix(".mouth.png"))
         if cfg.get("keep_video", True):
             os.replace(rendered, video_path)
     report = {"bundle": str(bundle.root), "clip": str(clip), "segment_s": [float(cache.timestamps[first]),
               float(cache.timestamps[last] + 1 / cache.fps)], "fps": cache.fps,
               "video": str(video_path) if cfg.get("keep_video", True) else None,
-              "speak_timings_s": result.timings, **report}
+              "drive": drive, "speak_timings_s": timings, **report}
     tmp_json = out.with_name(f".{out.name}.tmp")
     tmp_json.write_text(json.dumps(report, indent=2))
     os.replace(tmp_json, out)

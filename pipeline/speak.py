@@ -98,9 +98,6 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     None and the model needs them they are recognized from the audio. ``bilabial_closure``
     closes the lips on P/B/M (``audio2mouth.inference.closure_weight``).
     """
-    from landmarks.writer import VideoWriter
-    from renderer.inference import render_and_paste
-
     timings: dict[str, float] = defaultdict(float)
     template = template or Template(bundle.template, bundle.template_video)
     cache = template.cache
@@ -130,9 +127,24 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     # the new shape put into each template frame, in frame px
     new_landmarks = np.stack([replace_lower_face(cache.landmarks[j], cache.transforms[j], lower[i])
                               for i, j in enumerate(order)])
+    render_video(bundle, template, audio, order, new_landmarks, out, chunk_frames, colour_match, feather, timings)
+    return SpeakResult(out, n_out, fps, audio_s, dict(timings))
 
+
+def render_video(bundle: SpeakerBundle, template: Template, audio: np.ndarray, order: np.ndarray,
+                 new_landmarks: np.ndarray, out: Path, chunk_frames: int = 16, colour_match: bool = True,
+                 feather: float = 0.04, timings: dict[str, float] | None = None) -> None:
+    """Template frames ``order`` (T,) with their lower face redrawn to ``new_landmarks`` (T, 68, 2,
+    frame px), muxed with ``audio`` (N,) 16 kHz into ``out``; ``timings`` accumulates seconds per stage."""
+    from landmarks.writer import VideoWriter
+    from renderer.inference import render_and_paste
+
+    timings = timings if timings is not None else defaultdict(float)
+    for key in ("decode", "encode"):
+        timings.setdefault(key, 0.0)
+    cache = template.cache
     tick = time.perf_counter()
-    store = FrameStore(template.video, first, last)
+    store = FrameStore(template.video, int(order.min()), int(order.max()))
     timings["decode"] += time.perf_counter() - tick
 
     def template_frames():
@@ -143,7 +155,7 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
             yield frame
 
     try:
-        with VideoWriter(out, fps, audio) as writer:
+        with VideoWriter(out, cache.fps, audio) as writer:
             frames = render_and_paste(bundle.renderer, template_frames(), cache.crop_boxes[order],
                                       cache.landmarks[order], new_landmarks, cache.valid[order], colour_match,
                                       feather, timings, chunk_frames)
@@ -153,7 +165,6 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
                 timings["encode"] += time.perf_counter() - tick
     finally:
         store.close()
-    return SpeakResult(out, n_out, fps, audio_s, dict(timings))
 
 
 def check_output(path: Path) -> Path:

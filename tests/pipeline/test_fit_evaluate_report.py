@@ -34,6 +34,23 @@ def test_evaluate_writes_all_metrics(sample_bundle, sample_dir, tmp_path, compos
     assert (tmp_path / "eval.mp4").exists()
 
 
+def test_evaluate_driven_by_the_clips_own_landmarks(sample_bundle, sample_dir, tmp_path, compose_app):
+    """drive=landmarks renders the tracked mouth itself: the ceiling audio2mouth is measured against."""
+    from landmarks.errors import LipsyncError
+    from pipeline.evaluate import evaluate
+
+    common = {"bundle": sample_bundle, "clip": sample_dir / "sample_anchor.mp4", "clip_start_s": 8.0,
+              "paths.cache_dir": sample_bundle.parent / "cache"}
+    with pytest.raises(LipsyncError, match="drive must be audio or landmarks"):
+        evaluate(compose_app("evaluate", out=tmp_path / "bad.json", drive="lips", **common))
+    assert not (tmp_path / "bad.json").exists()
+    report = evaluate(compose_app("evaluate", out=tmp_path / "ceiling.json", drive="landmarks", **common))
+    assert report["drive"] == "landmarks" and report["frames"] == 100
+    # rendered from its own mouth track, the output's mouth must open and close with the clip's (the sample's
+    # tiny renderer scored r 0.75 here; its shapes are too soft for a meaningful LMD)
+    assert report["opening_correlation"] > 0.5, report["opening_correlation"]
+
+
 def test_report_has_every_section(sample_bundle, tmp_path, compose_app):
     from pipeline.report import build_report
 
