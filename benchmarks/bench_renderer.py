@@ -2,11 +2,13 @@
 decode and encode frames/s reported separately, and training images/s.
 
     .venv/bin/python benchmarks/bench_renderer.py [--frames 120] [--sizes 128 256] [--run-dir RUN]
+        [--variant 'render_model.generator.ngf=32']
 
 The default renderer of conf/renderer_train.yaml (lower-face box, reference
 bank) and the whole-crop renderer it replaced are built at each size, side by
 side in one run (random weights: speed does not depend on their values),
-unless ``--run-dir`` names a trained renderer. Inference covers the whole
+unless ``--run-dir`` names a trained renderer; ``--variant`` adds other
+configurations to the same run. Inference covers the whole
 per-frame path of speak: render-box crop, edges and face map, network, paste.
 Prints the machine load next to every figure: the CPU of the development
 machine is shared.
@@ -111,7 +113,7 @@ def bench_decode(n: int) -> None:
     print(f"decode 720p: {count / (time.perf_counter() - t):.1f} frames/s  ({load()})")
 
 
-def bench_inference(renderer: NeuralRenderer, frames: list[np.ndarray]) -> None:
+def bench_inference(renderer: NeuralRenderer, frames: list[np.ndarray], label: str = "") -> None:
     """The whole per-frame path of speak: render-box inputs, the network, paste-back at 720p."""
     n = len(frames)
     landmarks = np.repeat(face_landmarks()[None], n, axis=0)
@@ -125,7 +127,7 @@ def bench_inference(renderer: NeuralRenderer, frames: list[np.ndarray]) -> None:
     per = {k: n / max(v, 1e-9) for k, v in timings.items()}
     print(
         f"inference {renderer.crop_size} px ({'whole crop' if renderer.box.is_whole_crop else 'lower-face box'}"
-        f"{', reference bank' if renderer.bank is not None else ''}): {n / total:.1f} frames/s end to end "
+        f"{', reference bank' if renderer.bank is not None else ''}{label}): {n / total:.1f} frames/s end to end "
         f"(inputs {per['face_maps']:.0f}/s, render {per['render']:.1f}/s, paste at 720p {per['paste']:.0f}/s)"
         f"  ({load()})"
     )
@@ -200,6 +202,9 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--run-dir", help="a trained renderer (its own crop size only)")
     parser.add_argument("--train-steps", type=int, default=10)
+    parser.add_argument("--variant", action="append", default=[], metavar="OVERRIDES",
+                        help="another renderer config beside the default, e.g. 'render_model.generator.ngf=16' "
+                             "(space-separated overrides; repeatable)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {load()}")
     bench_decode(args.frames)
@@ -209,8 +214,10 @@ def main() -> None:
     else:
         for size in args.sizes:
             # the default (lower-face box + reference bank) beside the whole-crop renderer it replaced
-            for overrides in ([], ["render_box=face", "mouth_reference=false"]):
-                bench_inference(default_renderer(size, overrides), frames)
+            # and any --variant, in one run so the shared machine's load affects them alike
+            for overrides in ([], ["render_box=face", "mouth_reference=false"], *(v.split() for v in args.variant)):
+                label = "".join(f", {o}" for o in overrides if not o.startswith(("render_box", "mouth_reference")))
+                bench_inference(default_renderer(size, overrides), frames, label)
     bench_encode(frames)
     if args.train_steps > 0:
         bench_training(128, args.train_steps)

@@ -90,13 +90,18 @@ class FacePairs(Dataset):
 
     Items are dicts of uint8 (C, S, S) images and masks, plus the frame index;
     with a reference bank also ``mouth_ref``, the bank crop given by ``ref_index``.
+    ``previous_frame``: each item also carries the same keys, prefixed ``prev_``, of the
+    frame just before it (for the temporal discriminator); where that frame is not in
+    ``indices`` (a gap, the first frame) the item's own frame stands in: a still pair.
     """
 
     def __init__(self, source: RenderSource, indices: np.ndarray, mouth_dilate: float = 0.03,
-                 bank: ReferenceBank | None = None, ref_index: np.ndarray | None = None):
+                 bank: ReferenceBank | None = None, ref_index: np.ndarray | None = None,
+                 previous_frame: bool = False):
         size = source.box.size
         self.source, self.bank, self.ref_index = source, bank, ref_index
         self.indices = np.asarray(indices)
+        self.previous = previous_positions(self.indices) if previous_frame else None
         n = len(self.indices)
         self.face_maps = np.empty((n, size, size, 3), np.uint8)
         self.lower = np.empty((n, size, size), np.uint8)
@@ -111,6 +116,12 @@ class FacePairs(Dataset):
         return len(self.indices)
 
     def __getitem__(self, j: int) -> dict[str, torch.Tensor]:
+        item = self._pair(j)
+        if self.previous is not None:
+            item.update({f"prev_{k}": v for k, v in self._pair(int(self.previous[j])).items()})
+        return item
+
+    def _pair(self, j: int) -> dict[str, torch.Tensor]:
         crop = self.source.crop(int(self.indices[j]))
         item = {
             "face_map": torch.from_numpy(self.face_maps[j]).permute(2, 0, 1),
@@ -122,6 +133,12 @@ class FacePairs(Dataset):
         if self.bank is not None:
             item["mouth_ref"] = torch.from_numpy(self.bank.crops[int(self.ref_index[j])]).permute(2, 0, 1)
         return item
+
+
+def previous_positions(indices: np.ndarray) -> np.ndarray:
+    """(N,) position in ``indices`` of each frame's predecessor (frame index - 1), else its own position."""
+    position = {int(i): j for j, i in enumerate(indices)}
+    return np.array([position.get(int(i) - 1, j) for j, i in enumerate(indices)], np.int64)
 
 
 def split_lips(source: RenderSource, indices: np.ndarray) -> np.ndarray:
@@ -147,6 +164,8 @@ class RendererDataModule(pl.LightningDataModule):
     face, cut from the footage at the same ``crop_size`` px, see :mod:`renderer.render_box`).
     ``mouth_reference``: each pair also carries the bank crop (``bank_size`` training
     frames) whose lips are nearest, never one within ``exclude_s`` s of the target.
+    ``previous_frame``: training pairs also carry the previous frame's pair (``prev_*``),
+    for a temporal discriminator; held-out pairs do not need it.
     """
 
     def __init__(
@@ -166,6 +185,7 @@ class RendererDataModule(pl.LightningDataModule):
         mouth_reference: bool = False,
         bank_size: int = 256,
         exclude_s: float = 1.0,
+        previous_frame: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -197,7 +217,7 @@ class RendererDataModule(pl.LightningDataModule):
             self.bank = build_bank(source, train, train_lips, int(hp.bank_size))
             refs["train"] = self.bank.nearest(train_lips, cache.timestamps[train], hp.exclude_s)
             refs["val"] = self.bank.nearest(split_lips(source, val))  # held out: no frame of it is in the bank
-        self.train_set = FacePairs(source, train, hp.mouth_dilate, self.bank, refs["train"])
+        self.train_set = FacePairs(source, train, hp.mouth_dilate, self.bank, refs["train"], hp.previous_frame)
         self.val_set = FacePairs(source, val, hp.mouth_dilate, self.bank, refs["val"])
         self.face_map_params = cache.face_map_params
 

@@ -22,8 +22,10 @@ from renderer.components import (
     GANLoss,
     cut_windows,
     feature_matching_loss,
+    frame_pair,
     lip_centres,
     make_input,
+    previous_batch,
     psnr,
     ssim,
     to_signed,
@@ -38,7 +40,10 @@ class RendererModule(pl.LightningModule):
     Generator loss = ``lambda_gan`` x GAN + ``lambda_fm`` x feature matching +
     ``lambda_l1`` x L1 whose weight is 1 + ``mouth_weight`` on the lips, plus with a
     ``local_discriminator`` ``lambda_local`` x its GAN loss on a window of
-    ``local_window`` x S px centred on the lips (both discriminators step together).
+    ``local_window`` x S px centred on the lips (both discriminators step together), and
+    with a ``temporal_discriminator`` ``lambda_temporal`` x its GAN loss on (previous frame,
+    frame) stacks with both face maps (:mod:`renderer.components.temporal`); the previous frame
+    is rendered without gradient, so the generator learns to agree with its last output.
     ``grid_dir``: where validation grids go (none saved when null).
     ``channels_last``: NHWC memory format for both networks and their inputs.
     """
@@ -61,9 +66,12 @@ class RendererModule(pl.LightningModule):
         local_discriminator: nn.Module | None = None,
         lambda_local: float = 1.0,
         local_window: float = 0.5,
+        temporal_discriminator: nn.Module | None = None,
+        lambda_temporal: float = 1.0,
     ):
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["generator", "discriminator", "local_discriminator"])
+        self.save_hyperparameters(logger=False, ignore=["generator", "discriminator", "local_discriminator",
+                                                                   "temporal_discriminator"])
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator
@@ -73,8 +81,10 @@ class RendererModule(pl.LightningModule):
         self.generator.to(memory_format=self.memory_format)
         self.discriminator.to(memory_format=self.memory_format)
         self.local_discriminator = local_discriminator
-        if local_discriminator is not None:
-            local_discriminator.to(memory_format=self.memory_format)
+        self.temporal_discriminator = temporal_discriminator
+        for extra in (local_discriminator, temporal_discriminator):
+            if extra is not None:
+                extra.to(memory_format=self.memory_format)
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Generator input (B, 3, 6 or 9, S, S) of a batch."""
@@ -96,6 +106,7 @@ class RendererModule(pl.LightningModule):
         fake = self.generator(x)  # render the face from its map
 
         local = self._local_pairs(batch["mouth_mask"]) if self.local_discriminator is not None else None
+        temporal = self._temporal_pairs(batch) if self.temporal_discriminator is not None else None
 
         # Discriminator step: real pairs -> real, rendered pairs (detached) -> fake.
         self.toggle_optimizer(opt_d)
@@ -105,6 +116,9 @@ class RendererModule(pl.LightningModule):
         if local is not None:
             loss_d = loss_d + 0.5 * (self.gan_loss(self.local_discriminator(local(x, real)), True)
                                      + self.gan_loss(self.local_discriminator(local(x, fake.detach())), False))
+        if temporal is not None:
+            loss_d = loss_d + 0.5 * (self.gan_loss(self.temporal_discriminator(temporal(real, real=True)), True)
+                                     + self.gan_loss(self.temporal_discriminator(temporal(fake.detach())), False))
         opt_d.zero_grad(set_to_none=True)  # clear last step's gradients
         self.manual_backward(loss_d)  # gradients of D only (G's output was detached)
         opt_d.step()  # update D
@@ -122,6 +136,9 @@ class RendererModule(pl.LightningModule):
         if local is not None:
             loss_local = self.gan_loss(self.local_discriminator(local(x, fake)), True, for_discriminator=False)
             loss_g = loss_g + hp.lambda_local * loss_local
+        if temporal is not None:
+            loss_temporal = self.gan_loss(self.temporal_discriminator(temporal(fake)), True, for_discriminator=False)
+            loss_g = loss_g + hp.lambda_temporal * loss_temporal
         opt_g.zero_grad(set_to_none=True)  # clear last step's gradients
         self.manual_backward(loss_g)  # gradients of G through the frozen D
         opt_g.step()  # update G
@@ -150,6 +167,23 @@ class RendererModule(pl.LightningModule):
         def pairs(x: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
             window = cut_windows(torch.cat([x, image], 1), centres, size)
             return window.contiguous(memory_format=self.memory_format)
+
+        return pairs
+
+    def _temporal_pairs(self, batch: dict[str, torch.Tensor]):
+        """A function (current image, real=False) -> (previous, current, both maps) stacks for the temporal D.
+
+        The previous real frame goes with a real current frame; the previous *rendered* frame
+        (no gradient: the generator is only asked to agree with it) goes with a rendered one.
+        """
+        prev = previous_batch(batch)
+        real_prev = to_signed(prev["crop"])
+        with torch.no_grad():
+            fake_prev = self.generator(self.inputs(prev))
+
+        def pairs(image: torch.Tensor, real: bool = False) -> torch.Tensor:
+            stack = frame_pair(real_prev if real else fake_prev, image, prev["face_map"], batch["face_map"])
+            return stack.contiguous(memory_format=self.memory_format)
 
         return pairs
 
@@ -204,7 +238,8 @@ class RendererModule(pl.LightningModule):
     def configure_optimizers(self):
         opt_g = self.hparams.optimizer_g(params=self.generator.parameters())
         d_params = list(self.discriminator.parameters())
-        if self.local_discriminator is not None:
-            d_params += list(self.local_discriminator.parameters())
+        for extra in (self.local_discriminator, self.temporal_discriminator):
+            if extra is not None:
+                d_params += list(extra.parameters())
         opt_d = self.hparams.optimizer_d(params=d_params)
         return [opt_g, opt_d]

@@ -68,7 +68,9 @@ class ExportBestGenerator(pl.Callback):
 
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, dict]:
     """Instantiate the data module and the LightningModule; returns them and the export config."""
-    datamodule = instantiate(cfg.render_data)
+    temporal = cfg.render_model.get("temporal_discriminator")
+    # a temporal discriminator needs each training pair with its previous frame's pair
+    datamodule = instantiate(cfg.render_data, previous_frame=bool(temporal))
     datamodule.setup(
         "fit"
     )  # fail early on a missing or mismatched cache, before any network is built
@@ -80,8 +82,10 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     discriminator = instantiate(cfg.render_model.discriminator, in_channels=n_in + 3)
     local = cfg.render_model.get("local_discriminator")
     local_discriminator = instantiate(local, in_channels=n_in + 3) if local else None
+    # it judges (previous, current) images with both face maps: 4 x 3 channels
+    temporal_discriminator = instantiate(temporal, in_channels=12) if temporal else None
     module = instantiate(cfg.render_model.module, generator=generator, discriminator=discriminator,
-                         local_discriminator=local_discriminator)
+                         local_discriminator=local_discriminator, temporal_discriminator=temporal_discriminator)
     export = {
         "crop_size": int(cfg.crop_size),
         "use_reference": bool(cfg.use_reference),

@@ -5,6 +5,7 @@ from renderer.components.losses import GANLoss, feature_matching_loss, weighted_
 from renderer.components.metrics import psnr, ssim
 from renderer.components.mouth_window import cut_windows, lip_centres
 from renderer.components.patchgan import MultiScaleDiscriminator, PatchDiscriminator
+from renderer.components.temporal import frame_pair, previous_batch
 from renderer.components.unet import UNetGenerator, unet_depth
 
 __all__ = [
@@ -14,9 +15,11 @@ __all__ = [
     "UNetGenerator",
     "cut_windows",
     "feature_matching_loss",
+    "frame_pair",
     "input_channels",
     "lip_centres",
     "make_input",
+    "previous_batch",
     "psnr",
     "ssim",
     "to_signed",
