@@ -47,11 +47,14 @@ class Phones:
     half-open interval [start_s[i], end_s[i]), sorted and non-overlapping.
     labels: list[str] of ARPAbet phones without stress digits (e.g. 'AA', 'P'),
     'SIL' for silence/noise.
+    aligned: True when the phones come from alignment of known words (their P/B/M are
+    where the words have them), False when they were recognized from the audio alone.
     """
 
     start_s: np.ndarray
     end_s: np.ndarray
     labels: list[str]
+    aligned: bool = False
 
     def __post_init__(self) -> None:
         self.start_s = np.asarray(self.start_s, np.float64).reshape(-1)
@@ -68,14 +71,15 @@ class Phones:
         """Write ``path`` as an .npz of plain arrays (labels fixed-width unicode), exactly at ``path``."""
         labels = np.array(self.labels, dtype=f"<U{max([3, *map(len, self.labels)])}")
         with open(path, "wb") as f:
-            np.savez(f, start_s=self.start_s, end_s=self.end_s, labels=labels)
+            np.savez(f, start_s=self.start_s, end_s=self.end_s, labels=labels, aligned=np.array(self.aligned))
 
     @classmethod
     def load(cls, path: str | Path) -> Phones:
         """Read what :meth:`save` wrote (no pickles)."""
         try:
             with np.load(path, allow_pickle=False) as z:
-                return cls(z["start_s"], z["end_s"], z["labels"].tolist())
+                aligned = bool(z["aligned"]) if "aligned" in z.files else False  # files from before the flag
+                return cls(z["start_s"], z["end_s"], z["labels"].tolist(), aligned)
         except FileNotFoundError as err:
             raise LipsyncError(f"phones file not found: {path}") from err
         except (KeyError, ValueError, OSError) as err:
@@ -83,13 +87,13 @@ class Phones:
 
     def shifted(self, seconds: float) -> Phones:
         """The same phones with all times + ``seconds``."""
-        return Phones(self.start_s + seconds, self.end_s + seconds, list(self.labels))
+        return Phones(self.start_s + seconds, self.end_s + seconds, list(self.labels), self.aligned)
 
     def scaled(self, factor: float) -> Phones:
         """All times * ``factor`` (audio sped up by 1/factor: new_time = old_time * factor)."""
         if not factor > 0:
             raise LipsyncError(f"time scale factor must be positive, got {factor}")
-        return Phones(self.start_s * factor, self.end_s * factor, list(self.labels))
+        return Phones(self.start_s * factor, self.end_s * factor, list(self.labels), self.aligned)
 
     def rate(self) -> float:
         """Non-silence phones per second of speech (the summed duration of those phones); 0 if none."""
@@ -267,6 +271,7 @@ def align(audio: np.ndarray, text: str, jobs: int = 1) -> Phones:
     if phones is None:
         print(f"note: phone alignment failed ({reason}); recognizing phones instead", file=sys.stderr)
         return recognize(audio, jobs=jobs)
+    phones.aligned = True
     return phones
 
 

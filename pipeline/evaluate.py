@@ -31,7 +31,7 @@ from landmarks.media import AUDIO_RATE, iter_frames
 from landmarks.prepare import ensure_writable, required
 from pipeline import metrics as m
 from pipeline.bundle import SpeakerBundle
-from pipeline.speak import Template, render_video, speak
+from pipeline.speak import Template, closure_option, render_video, speak
 from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
 from renderer.mouth_metrics import MouthMeter, box_slices
@@ -106,6 +106,7 @@ def evaluate(cfg: DictConfig) -> dict:
     clip = Path(required(cfg, "clip")).expanduser()
     out = Path(required(cfg, "out")).expanduser()
     ensure_writable(out.parent)
+    closure = closure_option(cfg)
     drive = str(cfg.get("drive", "audio"))
     if drive not in ("audio", "landmarks"):
         raise LipsyncError(f"drive must be audio or landmarks, got {drive!r}")
@@ -122,7 +123,7 @@ def evaluate(cfg: DictConfig) -> dict:
         if drive == "audio":
             timings = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
                             cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
-                            bilabial_closure=bool(cfg.get("bilabial_closure", True))).timings
+                            bilabial_closure=closure).timings
         else:  # drive=landmarks, the renderer's ceiling: the clip's own tracked mouth, no audio2mouth
             order, timings = np.arange(first, last + 1), {}
             render_video(bundle, Template(cache, clip), cache.audio[a0:a1], order, cache.landmarks[order], rendered,

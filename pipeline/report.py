@@ -208,8 +208,8 @@ def markdown_to_html(markdown: str, title: str) -> str:
 
 def build_report(cfg: DictConfig) -> Path:
     out = Path(required(cfg, "out")).expanduser()
-    if not (cfg.get("bundle") or cfg.get("evaluation") or cfg.get("sweep")):
-        raise LipsyncError("nothing to report: give bundle=, evaluation= and/or sweep=")
+    if not (cfg.get("bundle") or cfg.get("evaluation") or cfg.get("sweep") or cfg.get("video")):
+        raise LipsyncError("nothing to report: give bundle=, evaluation=, sweep= and/or video=")
     ensure_writable(out)
     blocks: list[str] = []
     title = "anchor-lipsync report"

@@ -51,7 +51,7 @@ class SpeakResult:
 
 def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence_db: float | None,
                    chunk_s: float = 60.0, context_s: float = 2.0, phones=None,
-                   bilabial_closure: bool = True) -> np.ndarray:
+                   bilabial_closure: bool | str = "auto") -> np.ndarray:
     """(T, k) coefficients for ``audio`` at ``fps``, in chunks of ``chunk_s`` with ``context_s`` margins.
 
     Each chunk sees ``context_s`` seconds of audio on both sides (more than any
@@ -91,12 +91,13 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
 def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Template | None = None,
           start_s: float = 0.0, duration_s: float | None = None, chunk_frames: int = 16,
           silence_db: float | None = -60.0, colour_match: bool = True, feather: float = 0.04,
-          phones=None, bilabial_closure: bool = True) -> SpeakResult:
+          phones=None, bilabial_closure: bool | str = "auto") -> SpeakResult:
     """Render ``audio`` (N,) float32 16 kHz as the bundle's anchor into ``out`` (.mp4).
 
     ``phones``: timed phones of ``audio`` (``landmarks.phones.Phones``) for viseme models; when
     None and the model needs them they are recognized from the audio. ``bilabial_closure``
-    closes the lips on P/B/M (``audio2mouth.inference.closure_weight``).
+    closes the lips on P/B/M (True; "auto": only with phones aligned to known words, see
+    ``audio2mouth.inference.closes_on_bilabials``).
     """
     timings: dict[str, float] = defaultdict(float)
     template = template or Template(bundle.template, bundle.template_video)
@@ -214,6 +215,13 @@ def phones_of(bundle: SpeakerBundle, audio: np.ndarray, words: str | None, timin
     return phones
 
 
+def closure_option(cfg: DictConfig) -> bool | str:
+    """The config's ``bilabial_closure`` (auto | true | false), checked."""
+    from audio2mouth.inference import closure_setting
+
+    return closure_setting(cfg.get("bilabial_closure", "auto"))
+
+
 def save_phones_beside(video: Path, phones) -> Path:
     """``<video>.phones.npz``: the phones the mouth was driven by, for the no-ground-truth sync score."""
     path = video.with_suffix(".phones.npz")
@@ -225,6 +233,7 @@ def save_phones_beside(video: Path, phones) -> Path:
 def run(cfg: DictConfig) -> SpeakResult:
     bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser())
     out = check_output(Path(required(cfg, "out")).expanduser())  # before any work
+    closure = closure_option(cfg)
     audio, words = speech_from(cfg)
     if np.abs(audio).max(initial=0) < 10 ** (float(cfg.silence_db) / 20):
         print("note: the audio is silent; the anchor will keep a closed, still mouth")
@@ -233,7 +242,7 @@ def run(cfg: DictConfig) -> SpeakResult:
     result = speak(bundle, audio, out, load_template(cfg, bundle), float(cfg.template_start_s),
                    cfg.template_duration_s, int(cfg.chunk_frames), float(cfg.silence_db),
                    bool(cfg.colour_match), float(cfg.feather), phones=phones,
-                   bilabial_closure=bool(cfg.get("bilabial_closure", True)))
+                   bilabial_closure=closure)
     result.timings.update(timings)
     if phones is not None:
         save_phones_beside(result.path, phones)

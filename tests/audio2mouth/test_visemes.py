@@ -10,6 +10,7 @@ from audio2mouth.augment import Augmentation, augmentations
 from audio2mouth.components import VisemeBlend, VisemeResidualTCN
 from audio2mouth.features import AudioFeatures
 from audio2mouth.timing import frames_to_steps
+from landmarks.errors import LipsyncError
 from landmarks.phones import Phones
 from landmarks.visemes import BILABIAL, OPENNESS, PHONE_TO_VISEME, VISEMES, viseme_ids
 
@@ -120,3 +121,16 @@ def test_closure_weight_is_one_on_bilabials_and_ramps_off():
     w = closure_weight(phones, times, ramp_s=0.02)
     assert w.tolist() == pytest.approx([0.0, 0.0, 0.5, 1.0, 0.5, 0.0, 0.0], abs=1e-6)
     assert closure_weight(Phones(np.zeros(0), np.zeros(0), []), times).max() == 0
+
+
+def test_bilabial_closure_auto_trusts_only_aligned_phones():
+    from audio2mouth.inference import closes_on_bilabials, closure_setting
+
+    recognized = Phones(np.array([0.0]), np.array([0.1]), ["P"])
+    aligned = Phones(np.array([0.0]), np.array([0.1]), ["P"], aligned=True)
+    assert closes_on_bilabials("auto", aligned) and not closes_on_bilabials("auto", recognized)
+    assert closes_on_bilabials(True, recognized) and not closes_on_bilabials(False, aligned)
+    assert not closes_on_bilabials(True, None)
+    assert closure_setting("auto") == "auto" and closure_setting("false") is False and closure_setting(True) is True
+    with pytest.raises(LipsyncError, match="bilabial_closure"):
+        closure_setting("sometimes")

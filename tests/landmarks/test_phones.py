@@ -72,6 +72,14 @@ def test_phones_save_load_round_trip_without_pickles(tmp_path):
     empty = Phones(np.zeros(0), np.zeros(0), [])
     empty.save(tmp_path / "empty.npz")
     assert len(Phones.load(tmp_path / "empty.npz")) == 0
+    assert not back.aligned
+    aligned = Phones(phones.start_s, phones.end_s, phones.labels, aligned=True)
+    aligned.save(tmp_path / "aligned.npz")
+    assert Phones.load(tmp_path / "aligned.npz").aligned
+    assert aligned.shifted(1.0).aligned and aligned.scaled(1.1).aligned
+    # a file written before the flag existed reads as recognized
+    np.savez(tmp_path / "old.npz", start_s=phones.start_s, end_s=phones.end_s, labels=np.array(phones.labels))
+    assert not Phones.load(tmp_path / "old.npz").aligned
 
 
 def test_phones_load_errors_are_one_line_lipsync_errors(tmp_path):
@@ -176,6 +184,7 @@ def test_align_finds_every_phone_and_the_lip_closures(sentence):
     assert spoken[:3] == ["B", "AA", "B"] and spoken[-3:] == ["P", "AH", "B"]
     closures = bilabial_intervals(phones)
     assert len(closures) == SENTENCE_BILABIALS
+    assert phones.aligned  # known words: speak's bilabial_closure=auto trusts these P/B/M
     # Plausible times: the first closure at the speech onset, the last at its end, and
     # the lips-closed phones quieter than the open vowels.
     loud = np.flatnonzero(np.abs(sentence) > 0.05)
@@ -194,6 +203,7 @@ def test_align_finds_every_phone_and_the_lip_closures(sentence):
 def test_recognize_gives_a_speech_like_phone_rate(sentence):
     phones = recognize(sentence, jobs=2)  # under 10 s: one piece, in this process
     check_timeline(phones, len(sentence) / RATE)
+    assert not phones.aligned  # recognized: bilabial_closure=auto leaves these P/B/M alone
     assert 6 < phones.rate() < 25
     assert 10 <= sum(label != "SIL" for label in phones.labels) <= 35
     allphone = recognize(sentence, mode="allphone")

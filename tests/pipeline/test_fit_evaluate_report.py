@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from landmarks.errors import LipsyncError
 from pipeline import metrics as m
 from pipeline.bundle import SpeakerBundle
 
@@ -58,6 +59,14 @@ def test_report_has_every_section(sample_bundle, tmp_path, compose_app):
     text = html.read_text()
     assert "Data sufficiency" in text and "<table>" in text and "frames.png" in text
     assert (tmp_path / "r" / "frames.png").exists() and (tmp_path / "r" / "report.md").exists()
+
+
+def test_report_of_a_video_alone_is_accepted(tmp_path, compose_app):
+    from pipeline.report import build_report
+
+    # video= alone is a report (the sync score of a speak output), so the check that comes is the file's
+    with pytest.raises(LipsyncError, match="video not found"):
+        build_report(compose_app("report", video=tmp_path / "missing.mp4", out=tmp_path / "r"))
 
 
 def test_metric_definitions_on_known_signals():
