@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from landmarks.errors import LipsyncError
 from pipeline.budget import format_duration
 from pipeline.fit_summary import SUMMARY
 from pipeline.report_plots import plot_curves
@@ -34,7 +35,13 @@ def fit_section(bundle_root: Path, out: Path) -> list[str]:
     path = bundle_root / SUMMARY
     if not path.exists():
         return []
-    summary = json.loads(path.read_text())
+    try:
+        summary = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise LipsyncError(f"{path} is not valid JSON ({err})") from err
+    if not isinstance(summary, dict) or not {"stages", "budget_s", "spent_s"} <= summary.keys():
+        # a bundle put together by hand (or by another tool) can carry a summary fit did not write
+        return [f"## Fit\n\n`{SUMMARY}` was not written by lipsync-fit (no stages or budget): nothing to show.\n"]
     lines = ["| stage | this run | all runs | action | stopped by |", "|---|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in fit_rows(summary)]
     head = (f"## Fit\n\nBudget {format_duration(summary['budget_s'])}; this run took "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from landmarks.errors import LipsyncError
 from pipeline.report_fit import fit_rows, fit_section
 
 
@@ -29,3 +32,12 @@ def test_report_shows_the_fit(sample_bundle, tmp_path, compose_app):
         assert fit_section(sample_bundle, tmp_path) == []
     finally:
         (tmp_path / "kept.json").rename(sample_bundle / "fit_summary.json")
+
+
+def test_a_summary_fit_did_not_write_is_shown_as_such(tmp_path):
+    (tmp_path / "fit_summary.json").write_text('{"note": "assembled by hand"}')
+    (block,) = fit_section(tmp_path, tmp_path)
+    assert "not written by lipsync-fit" in block
+    (tmp_path / "fit_summary.json").write_text("{not json")
+    with pytest.raises(LipsyncError, match="not valid JSON"):
+        fit_section(tmp_path, tmp_path)
