@@ -53,15 +53,6 @@ def silence_weight(audio: np.ndarray, times: np.ndarray, silence_db: float) -> n
     return steps_to_frames(uniform_filter1d(quiet, size=5), steps, times)
 
 
-def closure_setting(value) -> bool | str:
-    """``bilabial_closure`` from a config: True, False or "auto"; anything else is a user error."""
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("auto", "true", "false"):
-        return {"auto": "auto", "true": True, "false": False}[str(value).lower()]
-    raise LipsyncError(f"bilabial_closure must be auto, true or false, got {value!r}")
-
-
 def closes_on_bilabials(setting: bool | str, phones) -> bool:
     """Whether the lips are closed on P/B/M: ``auto`` does so only for phones aligned to known words.
 
@@ -73,7 +64,7 @@ def closes_on_bilabials(setting: bool | str, phones) -> bool:
     """
     if phones is None:
         return False
-    return bool(getattr(phones, "aligned", False)) if setting == "auto" else bool(setting)
+    return phones.aligned if setting == "auto" else bool(setting)
 
 
 def closure_weight(phones, times: np.ndarray, ramp_s: float = 0.02) -> np.ndarray:

@@ -216,10 +216,13 @@ def phones_of(bundle: SpeakerBundle, audio: np.ndarray, words: str | None, timin
 
 
 def closure_option(cfg: DictConfig) -> bool | str:
-    """The config's ``bilabial_closure`` (auto | true | false), checked."""
-    from audio2mouth.inference import closure_setting
-
-    return closure_setting(cfg.get("bilabial_closure", "auto"))
+    """The config's ``bilabial_closure``: True, False or "auto"; anything else is a user error."""
+    value = cfg.get("bilabial_closure", "auto")
+    choices = {"auto": "auto", "true": True, "false": False}
+    choice = value if isinstance(value, bool) else choices.get(str(value).lower())
+    if choice is None:
+        raise LipsyncError(f"bilabial_closure must be auto, true or false, got {value!r}")
+    return choice
 
 
 def save_phones_beside(video: Path, phones) -> Path:

@@ -70,8 +70,9 @@ class RendererModule(pl.LightningModule):
         lambda_temporal: float = 1.0,
     ):
         super().__init__()
-        self.save_hyperparameters(logger=False, ignore=["generator", "discriminator", "local_discriminator",
-                                                                   "temporal_discriminator"])
+        self.save_hyperparameters(
+            logger=False, ignore=["generator", "discriminator", "local_discriminator", "temporal_discriminator"]
+        )
         self.automatic_optimization = False
         self.generator = generator
         self.discriminator = discriminator

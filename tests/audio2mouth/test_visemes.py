@@ -124,7 +124,11 @@ def test_closure_weight_is_one_on_bilabials_and_ramps_off():
 
 
 def test_bilabial_closure_auto_trusts_only_aligned_phones():
-    from audio2mouth.inference import closes_on_bilabials, closure_setting
+    from audio2mouth.inference import closes_on_bilabials
+    from pipeline.speak import closure_option
+
+    def closure_setting(value):
+        return closure_option({"bilabial_closure": value})
 
     recognized = Phones(np.array([0.0]), np.array([0.1]), ["P"])
     aligned = Phones(np.array([0.0]), np.array([0.1]), ["P"], aligned=True)
