@@ -13,6 +13,13 @@ from scipy.ndimage import gaussian_filter1d
 
 from landmarks.alignment import apply_transform, invert_transform
 
+# Sub-pixel warps of images (crop and paste-back) are bicubic. A bilinear warp at a fractional
+# offset averages neighbouring pixels, and doing it twice (cut, then paste) halves the mouth's
+# fine detail: measured on the held-out lieu and macron mouths (cut at 128 px and pasted back,
+# no network), the Laplacian variance kept was 0.54 and 0.34 of the footage's with bilinear,
+# 0.90 and 0.51 with bicubic. Weights and masks stay bilinear (no overshoot).
+IMAGE_WARP = cv2.INTER_CUBIC
+
 
 def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
     """(2, 3) transform from full-frame pixels to crop pixels for box (cx, cy, side).
@@ -29,11 +36,10 @@ def crop_matrix(box: np.ndarray, size: int) -> np.ndarray:
 def extract_crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     """Crop (size, size, C) from ``frame`` (H, W, C); outside the frame the border is replicated."""
     matrix = crop_matrix(box, size)
-    interp = cv2.INTER_AREA if box[2] > size * 1.25 else cv2.INTER_LINEAR
-    if interp == cv2.INTER_AREA:
-        # warpAffine has no area filter: pre-shrink the region so bilinear does not alias.
+    if box[2] > size * 1.25:
+        # warpAffine has no area filter: pre-shrink the region so the warp does not alias.
         return _area_crop(frame, box, size)
-    return cv2.warpAffine(frame, matrix, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(frame, matrix, (size, size), flags=IMAGE_WARP, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _area_crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
@@ -52,7 +58,7 @@ def _area_crop(frame: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     # Box expressed in the shrunken region's pixels, then an exact sub-pixel warp.
     local = np.array([(cx - x0 + 0.5) * factor - 0.5, (cy - y0 + 0.5) * factor - 0.5, size])
     return cv2.warpAffine(
-        small, crop_matrix(local, size), (size, size), flags=cv2.INTER_LINEAR,
+        small, crop_matrix(local, size), (size, size), flags=IMAGE_WARP,
         borderMode=cv2.BORDER_REPLICATE,
     )
 
@@ -80,7 +86,7 @@ def paste_crop(
     inverse = invert_transform(crop_matrix(box, size))
     if mask is None:
         mask = np.ones((size, size), np.float32)
-    warped = cv2.warpAffine(crop, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpAffine(crop, inverse, (w, h), flags=IMAGE_WARP, borderMode=cv2.BORDER_REPLICATE)
     alpha = cv2.warpAffine(mask.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     alpha = alpha[..., None] if frame.ndim == 3 else alpha

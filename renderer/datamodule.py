@@ -27,7 +27,7 @@ from landmarks import indices as ix
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
 from renderer.reference_bank import ReferenceBank, farthest_points, lip_descriptors
-from renderer.render_box import RenderBox
+from renderer.render_box import RenderBox, choose_render_size
 from renderer.render_source import RenderSource
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,8 @@ class RendererDataModule(pl.LightningDataModule):
     frames) whose lips are nearest, never one within ``exclude_s`` s of the target.
     ``previous_frame``: training pairs also carry the previous frame's pair (``prev_*``),
     for a temporal discriminator; held-out pairs do not need it.
+    ``render_size``: px the lower box is rendered at: ``None`` (= ``crop_size``), a multiple
+    of 32, or ``auto`` (the box's size in the footage, :func:`choose_render_size`).
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class RendererDataModule(pl.LightningDataModule):
         bank_size: int = 256,
         exclude_s: float = 1.0,
         previous_frame: bool = False,
+        render_size: int | str | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(logger=False)
@@ -223,12 +226,17 @@ class RendererDataModule(pl.LightningDataModule):
 
     def _render_box(self, cache: SpeakerCache, train: np.ndarray) -> RenderBox:
         hp = self.hparams
+        size = cache.crop_size if hp.render_size is None else hp.render_size
         if hp.render_box == "face":
+            if size != cache.crop_size:
+                raise LipsyncError("render_size other than crop_size needs render_box=lower")
             return RenderBox.whole_crop(cache.crop_size)
         if hp.render_box != "lower":
             raise LipsyncError(f"render_box must be face or lower, got {hp.render_box!r}")
         landmarks = np.stack([cache.landmarks_in_crop(int(i)) for i in train])
-        return RenderBox.fit_lower_face(landmarks, cache.crop_size, cache.crop_size, hp.box_margin)
+        box = RenderBox.fit_lower_face(landmarks, cache.crop_size, cache.crop_size, hp.box_margin)
+        sides = box.frame_boxes(cache.crop_boxes[train])[:, 2]
+        return box.with_size(choose_render_size(size, sides, cache.crop_size))
 
     def _loader(self, dataset: Dataset, batch_size: int, shuffle: bool) -> DataLoader:
         workers = self.hparams.num_workers

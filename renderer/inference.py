@@ -68,7 +68,7 @@ class NeuralRenderer:
         return feather_mask(mask, feather * self.box.face_size / self.box.side, self.box.edge_px)
 
     def _check(self, name: str, images: np.ndarray, channels: int | None) -> None:
-        s = self.crop_size
+        s = self.box.size
         expected = (s, s) if channels is None else (s, s, channels)
         if images.ndim != len(expected) + 1 or images.shape[1:] != expected:
             raise LipsyncError(

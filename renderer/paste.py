@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from landmarks.alignment import invert_transform
-from landmarks.crop import crop_matrix
+from landmarks.crop import IMAGE_WARP, crop_matrix
 
 
 def feather_mask(mask: np.ndarray, feather: float = 0.04, edge_px: float = 2.0) -> np.ndarray:
@@ -82,7 +82,7 @@ def paste_back(
         borderValue=0,
     )
     warped = cv2.warpAffine(
-        crop, inverse, dsize, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        crop, inverse, dsize, flags=IMAGE_WARP, borderMode=cv2.BORDER_REPLICATE
     ).astype(np.float32)
     region = frame[y0:y1, x0:x1].astype(np.float32)
     if colour_match:

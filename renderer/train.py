@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from landmarks.errors import exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
 from renderer.bundle import save_renderer
-from renderer.components import input_channels
+from renderer.components import input_channels, odd_part
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,9 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     n_in = input_channels(bool(cfg.use_reference), bool(cfg.get("mouth_reference", False)))
     generator_cfg = OmegaConf.to_container(cfg.render_model.generator, resolve=True)
     generator_cfg["in_channels"] = n_in
+    size = datamodule.render_box.size  # render_size (crop_size unless set)
+    generator_cfg["crop_size"] = size
+    generator_cfg.setdefault("bottleneck", odd_part(size))  # 192 px: 6 levels down to 3x3
     generator = instantiate(generator_cfg)
     # The discriminator judges (condition, image) pairs: condition channels + 3.
     discriminator = instantiate(cfg.render_model.discriminator, in_channels=n_in + 3)

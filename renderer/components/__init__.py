@@ -6,7 +6,7 @@ from renderer.components.metrics import psnr, ssim
 from renderer.components.mouth_window import cut_windows, lip_centres
 from renderer.components.patchgan import MultiScaleDiscriminator, PatchDiscriminator
 from renderer.components.temporal import frame_pair, previous_batch
-from renderer.components.unet import UNetGenerator, unet_depth
+from renderer.components.unet import UNetGenerator, odd_part, unet_depth
 
 __all__ = [
     "GANLoss",
@@ -19,6 +19,7 @@ __all__ = [
     "input_channels",
     "lip_centres",
     "make_input",
+    "odd_part",
     "previous_batch",
     "psnr",
     "ssim",

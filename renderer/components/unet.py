@@ -37,6 +37,13 @@ def unet_depth(crop_size: int, bottleneck: int = 1) -> int:
     return int(depth)
 
 
+def odd_part(size: int) -> int:
+    """``size`` divided by its largest power-of-2 factor: the smallest bottleneck it halves down to."""
+    while size > 1 and size % 2 == 0:
+        size //= 2
+    return size
+
+
 class UNetBlock(nn.Module):
     """One level: down-conv, the inner levels, up-conv; concatenates its input (skip)."""
 

@@ -9,12 +9,13 @@ import pytest
 from landmarks import indices as ix
 from landmarks.cache import SpeakerCache
 from landmarks.crop import extract_crop
+from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams
 from landmarks.media import iter_frames
 from renderer.datamodule import RendererDataModule
 from renderer.mouth_metrics import MouthMeter, mouth_box
 from renderer.reference_bank import ReferenceBank, farthest_points
-from renderer.render_box import RenderBox
+from renderer.render_box import RenderBox, choose_render_size
 
 
 def test_whole_crop_box_maps_back_to_the_crop_boxes():
@@ -38,6 +39,18 @@ def test_lower_face_box_holds_the_lips_and_is_tighter(fake_cache):
     params = box.face_map_params(cache.face_map_params)
     assert params.size == 64 and params.mask_dilate > cache.face_map_params.mask_dilate
     assert RenderBox.from_dict(box.to_dict()) == box
+
+
+def test_render_size_auto_follows_the_box_in_the_footage():
+    assert choose_render_size("auto", np.array([190.0, 193.0, 195.0]), 128) == 192  # macron's box
+    assert choose_render_size("auto", np.array([120.0, 130.0]), 128) == 128  # never below the crop
+    assert choose_render_size("auto", np.array([2000.0]), 128) == 512  # capped
+    assert choose_render_size(160, np.array([1.0]), 128) == 160
+    for bad in ("big", 100, 0):
+        with pytest.raises(LipsyncError, match="render_size"):
+            choose_render_size(bad, np.array([150.0]), 128)
+    box = RenderBox(10.0, 20.0, 30.0, 128, 128).with_size(192)
+    assert box.size == 192 and box.side == 30.0 and box.face_map_params(FaceMapParams(size=128)).size == 192
 
 
 def test_bank_spreads_over_shapes_and_never_leaks_the_target():

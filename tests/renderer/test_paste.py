@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -140,3 +141,19 @@ def test_render_and_paste_passes_faceless_frames_through_and_refuses_short_templ
         assert np.array_equal(result, frame) != ok
     with pytest.raises(LipsyncError, match="template has 4 frames"):
         list(render_and_paste(fake, iter(frames[:4]), boxes, landmarks, landmarks, valid))
+
+
+def test_cut_and_paste_keeps_fine_detail_at_a_sub_pixel_offset():
+    """Bicubic warps: a 1:1 box at a fractional centre keeps most of the texture's Laplacian
+    variance through extract_crop + paste_back (two bilinear warps keep about 0.4 of it)."""
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (160, 160, 3)).astype(np.float32)
+    frame = np.clip(cv2.GaussianBlur(noise, (0, 0), 0.7), 0, 255).astype(np.uint8)
+    size, box = 100, np.array([80.3, 79.6, 100.0])
+    out = paste_back(frame, extract_crop(frame, box, size), box, np.ones((size, size), np.float32))
+
+    def detail(image: np.ndarray) -> float:
+        grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        return float(cv2.Laplacian(grey, cv2.CV_32F)[50:110, 50:110].var())
+
+    assert detail(out) / detail(frame) > 0.75

@@ -97,6 +97,26 @@ def test_fast_dev_run_each_config(fake_cache, compose_cfg, setup, size, use_refe
     assert yaml.safe_load((run / "renderer.yaml").read_text())["face_map"]["size"] == size
 
 
+def test_render_size_decouples_the_network_from_the_cache_crop(fake_cache, compose_cfg):
+    """A 128 px cache rendered at 192 px: a 6-level U-Net down to 3x3, maps and crops at 192."""
+    cache = fake_cache(size=128, n_frames=30)
+    overrides = [f"render_data.cache={cache}", "+trainer.fast_dev_run=true", "render_data.batch_size=2",
+                 "render_data.gap_s=0", *TINY, *CPU]
+    cfg = compose_cfg([*overrides, "render_size=192"])
+    metrics = train(cfg)
+    assert np.isfinite(metrics["val/psnr"])
+    renderer = load_renderer(cfg.paths.output_dir, crop_size=128)
+    assert renderer.box.size == 192 and renderer.bank.crops.shape[1:] == (192, 192, 3)
+    assert renderer.generator.crop_size == 192
+    maps = np.zeros((1, 192, 192, 3), np.uint8)
+    out = renderer.render(maps, maps, np.zeros((1, 192, 192), np.uint8), maps)
+    assert out.shape == (1, 192, 192, 3)
+    with pytest.raises(LipsyncError, match="multiple of 32"):
+        build(compose_cfg([*overrides, "render_size=100"]))
+    with pytest.raises(LipsyncError, match="render_box=lower"):
+        build(compose_cfg([*overrides, "render_size=192", "render_box=face", "mouth_reference=false"]))
+
+
 def test_gpu_configs_compose_with_ddp(compose_cfg):
     cfg = compose_cfg(["render_setup=gpu_256", "trainer=ddp", "speaker=x"])
     # DDP told to expect parameters without gradients: each GAN step leaves the other network's out.
