@@ -31,7 +31,7 @@ from landmarks.crop import frame_to_crop
 from landmarks.media import iter_frames
 from landmarks.synthetic import base_portrait
 from landmarks.writer import VideoWriter
-from renderer.components import input_channels
+from renderer.components import input_channels, odd_part
 from renderer.inference import NeuralRenderer, load_renderer, render_and_paste
 from renderer.reference_bank import ReferenceBank
 from renderer.render_box import RenderBox
@@ -72,16 +72,19 @@ def default_renderer(size: int, overrides: list[str] = ()) -> NeuralRenderer:
     cfg = config(size, overrides)
     mouth_reference = bool(cfg.mouth_reference)
     n_in = input_channels(cfg.use_reference, mouth_reference)
-    generator = instantiate({**dict(cfg.render_model.generator), "in_channels": n_in})
     box = RenderBox.whole_crop(size)
     if cfg.render_box == "lower":
         in_crop = frame_to_crop(face_landmarks(), FACE_BOX, size)
-        box = RenderBox.fit_lower_face(in_crop[None], size, size, float(cfg.render_data.box_margin))
+        # render_size=auto follows real footage; this synthetic face renders at the crop size
+        render = size if cfg.render_size == "auto" else int(cfg.render_size)
+        box = RenderBox.fit_lower_face(in_crop[None], size, render, float(cfg.render_data.box_margin))
+    generator = instantiate({**dict(cfg.render_model.generator), "in_channels": n_in, "crop_size": box.size,
+                             "bottleneck": odd_part(box.size)})
     bank = None
     if mouth_reference:
         rng = np.random.default_rng(0)
         k = int(cfg.render_data.bank_size)
-        bank = ReferenceBank(rng.integers(0, 256, (k, size, size, 3), dtype=np.uint8),
+        bank = ReferenceBank(rng.integers(0, 256, (k, box.size, box.size, 3), dtype=np.uint8),
                              rng.normal(0, 0.05, (k, 40)).astype(np.float32), np.zeros(k, np.float32))
     config_record = {"crop_size": size, "use_reference": bool(cfg.use_reference), "render_box": box.to_dict(),
                      "mouth_reference": mouth_reference, "face_map": {"size": size}}
@@ -126,7 +129,7 @@ def bench_inference(renderer: NeuralRenderer, frames: list[np.ndarray], label: s
     total = time.perf_counter() - t0
     per = {k: n / max(v, 1e-9) for k, v in timings.items()}
     print(
-        f"inference {renderer.crop_size} px ({'whole crop' if renderer.box.is_whole_crop else 'lower-face box'}"
+        f"inference {renderer.box.size} px ({'whole crop' if renderer.box.is_whole_crop else 'lower-face box'}"
         f"{', reference bank' if renderer.bank is not None else ''}{label}): {n / total:.1f} frames/s end to end "
         f"(inputs {per['face_maps']:.0f}/s, render {per['render']:.1f}/s, paste at 720p {per['paste']:.0f}/s)"
         f"  ({load()})"

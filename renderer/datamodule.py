@@ -227,8 +227,8 @@ class RendererDataModule(pl.LightningDataModule):
     def _render_box(self, cache: SpeakerCache, train: np.ndarray) -> RenderBox:
         hp = self.hparams
         size = cache.crop_size if hp.render_size is None else hp.render_size
-        if hp.render_box == "face":
-            if size != cache.crop_size:
+        if hp.render_box == "face":  # the cache's own crops: their size is the render size
+            if size not in ("auto", cache.crop_size):
                 raise LipsyncError("render_size other than crop_size needs render_box=lower")
             return RenderBox.whole_crop(cache.crop_size)
         if hp.render_box != "lower":
