@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import yaml
+
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams
@@ -72,6 +74,15 @@ class SpeakerBundle:
     @property
     def crop_size(self) -> int:
         return int(self.manifest["crop_size"])
+
+    @property
+    def render_size(self) -> int:
+        """px the renderer paints its box at (``render_size``); bundles written before it: the crop size."""
+        try:
+            config = yaml.safe_load((self.root / "renderer" / "renderer.yaml").read_text())
+            return int(config["render_box"]["size"])
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+            return self.crop_size
 
     @property
     def face_map_params(self) -> FaceMapParams:

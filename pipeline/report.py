@@ -107,6 +107,7 @@ def bundle_section(bundle: SpeakerBundle, out: Path, strip_frames: int) -> list[
     man = bundle.manifest
     blocks = [f"## Speaker bundle: {man['speaker']}\n\n"
               f"`{bundle.root}` — {man['fps']:g} fps, {man['crop_size']} px crops, "
+              f"mouth rendered at {bundle.render_size} px, "
               f"trained on `{man['source']['video']}`\n"]
     suff = bundle.template.report
     blocks.append("### Data sufficiency\n\n" + table([

@@ -161,7 +161,7 @@ class RendererDataModule(pl.LightningDataModule):
     ``max_frames`` keeps only the first frames of the cache (tests, dry runs).
     ``speaker`` narrows a glob in ``cache`` to caches of that speaker.
     ``render_box``: ``face`` (the cache's crops) or ``lower`` (a square around the lower
-    face, cut from the footage at the same ``crop_size`` px, see :mod:`renderer.render_box`).
+    face, cut from the footage at ``render_size`` px, see :mod:`renderer.render_box`).
     ``mouth_reference``: each pair also carries the bank crop (``bank_size`` training
     frames) whose lips are nearest, never one within ``exclude_s`` s of the target.
     ``previous_frame``: training pairs also carry the previous frame's pair (``prev_*``),

@@ -58,6 +58,9 @@ def test_report_has_every_section(sample_bundle, tmp_path, compose_app):
     html = build_report(compose_app("report", bundle=sample_bundle, out=tmp_path / "r", strip_frames=2))
     text = html.read_text()
     assert "Data sufficiency" in text and "<table>" in text and "frames.png" in text
+    from pipeline.bundle import SpeakerBundle
+
+    assert f"mouth rendered at {SpeakerBundle.open(sample_bundle).render_size} px" in text
     assert (tmp_path / "r" / "frames.png").exists() and (tmp_path / "r" / "report.md").exists()
 
 
