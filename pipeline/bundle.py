@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import yaml
-
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams
@@ -77,12 +75,11 @@ class SpeakerBundle:
 
     @property
     def render_size(self) -> int:
-        """px the renderer paints its box at (``render_size``); bundles written before it: the crop size."""
-        try:
-            config = yaml.safe_load((self.root / "renderer" / "renderer.yaml").read_text())
-            return int(config["render_box"]["size"])
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-            return self.crop_size
+        """px the renderer paints its box at; renderers without a render box paint the crop."""
+        from renderer.bundle import read_config
+
+        box = read_config(self.root / "renderer").get("render_box")
+        return int(box["size"]) if box else self.crop_size
 
     @property
     def face_map_params(self) -> FaceMapParams:
