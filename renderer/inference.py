@@ -180,33 +180,40 @@ def frame_inputs(renderer: NeuralRenderer, frame: np.ndarray, crop_box: np.ndarr
     return FrameInputs(box, reference, face_map, mask, lip_descriptors(new[None], size)[0])
 
 
-def render_and_paste(
+@dataclass
+class RenderedFrame:
+    """A template frame and, when it has a face, its painted render box, before paste-back."""
+
+    frame: np.ndarray  # (H, W, 3) uint8 template frame
+    crop: np.ndarray | None = None  # (S, S, 3) uint8 painted box; None: no face, the frame passes through
+    box: np.ndarray | None = None  # (3,) render box (cx, cy, side) in frame px
+    mask: np.ndarray | None = None  # (S, S) {0, 1} region pasted back
+
+
+def render_boxes(
     renderer: NeuralRenderer,
     frames: Iterable[np.ndarray],
     crop_boxes: np.ndarray,
     template_landmarks: np.ndarray,
     new_landmarks: np.ndarray,
     valid: np.ndarray,
-    colour_match: bool = True,
-    feather: float = 0.04,
     timings: dict[str, float] | None = None,
     batch_size: int | None = None,
-) -> Iterator[np.ndarray]:
-    """Yield T output frames (H, W, 3) uint8: the template frames with the rendered lower face.
+) -> Iterator[RenderedFrame]:
+    """Yield T :class:`RenderedFrame`: each template frame with its render box painted.
 
     ``crop_boxes`` (T, 3) the template's face crop boxes, ``template_landmarks`` and
     ``new_landmarks`` (T, 68, 2) in frame px (the template's own and the ones to draw),
     ``valid`` (T,) bool: frames without a face are passed through untouched. ``frames``
     is consumed lazily, one batch at a time; fewer than T template frames raise
-    :class:`LipsyncError`. ``feather`` is in face-crop units (scaled to the render box).
-    ``timings`` (optional) accumulates seconds under face_maps, render and paste.
-    ``batch_size``: frames taken from ``frames`` at a time (default: the renderer's).
+    :class:`LipsyncError`. ``timings`` (optional) accumulates seconds under face_maps and
+    render. ``batch_size``: frames taken from ``frames`` at a time (default: the renderer's).
     """
     total = len(crop_boxes)
     if not (len(template_landmarks) == len(new_landmarks) == len(valid) == total):
         raise LipsyncError("crop boxes, landmarks and valid flags must have the same length")
     timings = timings if timings is not None else {}
-    for key in ("face_maps", "render", "paste"):
+    for key in ("face_maps", "render"):
         timings.setdefault(key, 0.0)
     it = iter(frames)
     current_ref = None  # the reference bank's choice carries over between batches
@@ -237,12 +244,46 @@ def render_and_paste(
             crops = dict(zip(inputs, out, strict=True))
         timings["render"] += time.perf_counter() - tick
         for j, frame in enumerate(batch):
-            if j not in inputs:
-                yield frame  # no face: the template frame as it is
-                continue
-            tick = time.perf_counter()
-            x = inputs[j]
-            alpha = renderer.paste_weight(x.mask, feather)
-            pasted = paste_back(frame, crops[j], x.box, alpha, colour_match)
-            timings["paste"] += time.perf_counter() - tick
-            yield pasted
+            x = inputs.get(j)
+            yield RenderedFrame(frame) if x is None else RenderedFrame(frame, crops[j], x.box, x.mask)
+
+
+def paste_rendered(renderer: NeuralRenderer, rendered: RenderedFrame, colour_match: bool = True,
+                   feather: float = 0.04, timings: dict[str, float] | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 output frame: the painted box pasted back through the feathered mask.
+
+    ``feather`` is in face-crop units (scaled to the render box); ``timings`` (optional)
+    accumulates seconds under paste.
+    """
+    if rendered.crop is None:
+        return rendered.frame  # no face: the template frame as it is
+    tick = time.perf_counter()
+    alpha = renderer.paste_weight(rendered.mask, feather)
+    pasted = paste_back(rendered.frame, rendered.crop, rendered.box, alpha, colour_match)
+    if timings is not None:
+        timings["paste"] = timings.get("paste", 0.0) + time.perf_counter() - tick
+    return pasted
+
+
+def render_and_paste(
+    renderer: NeuralRenderer,
+    frames: Iterable[np.ndarray],
+    crop_boxes: np.ndarray,
+    template_landmarks: np.ndarray,
+    new_landmarks: np.ndarray,
+    valid: np.ndarray,
+    colour_match: bool = True,
+    feather: float = 0.04,
+    timings: dict[str, float] | None = None,
+    batch_size: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield T output frames (H, W, 3) uint8: the template frames with the rendered lower face.
+
+    :func:`render_boxes` then :func:`paste_rendered` per frame (arguments as there);
+    ``timings`` accumulates seconds under face_maps, render and paste.
+    """
+    timings = timings if timings is not None else {}
+    timings.setdefault("paste", 0.0)
+    for rendered in render_boxes(renderer, frames, crop_boxes, template_landmarks, new_landmarks, valid,
+                                 timings, batch_size):
+        yield paste_rendered(renderer, rendered, colour_match, feather, timings)

@@ -1,4 +1,4 @@
-"""Losses of the renderer: GAN loss with label buffers, mouth-weighted L1, feature matching.
+"""Losses of the renderer: GAN loss with label buffers, mouth-weighted L1 and SSIM, feature matching.
 
 None of them needs pretrained weights (no VGG perceptual loss): nothing is
 downloaded at run time.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from renderer.components.metrics import ssim_map
 
 Features = list[list[torch.Tensor]]  # per scale, per layer; the last layer is the prediction
 
@@ -78,6 +80,23 @@ def weighted_l1(
         return diff.mean()
     weight = weight.to(diff.dtype)
     return (diff * weight).mean() / weight.mean().clamp_min(1e-8)
+
+
+def weighted_ssim_loss(
+    fake: torch.Tensor, real: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """1 - SSIM between (B, C, H, W) images in [-1, 1], averaged with a per-pixel weight (B, 1, H, W).
+
+    L1 alone is blind to structure: a mouth blurred by σ 3 px loses little L1 but its SSIM
+    falls (issue 9). Mixing SSIM into the pixel loss (Zhao et al. 2017, "Loss functions for
+    image restoration with neural networks") pushes the generator toward local contrast and
+    edges. The weight is the L1's, so the lips count as much here as there.
+    """
+    local = ssim_map((fake + 1) / 2, (real + 1) / 2, same=True)
+    if weight is None:
+        return 1 - local.mean()
+    weight = weight.to(local.dtype)
+    return 1 - (local * weight).sum() / weight.sum().clamp_min(1e-8)
 
 
 def feature_matching_loss(fake: Features, real: Features) -> torch.Tensor:

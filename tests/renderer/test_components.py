@@ -18,6 +18,7 @@ from renderer.components import (
     to_uint8,
     unet_depth,
     weighted_l1,
+    weighted_ssim_loss,
 )
 
 
@@ -96,6 +97,26 @@ def test_weighted_l1_puts_weight_on_the_mouth():
     assert weighted_l1(
         x, real[..., :8, :8].expand_as(x), torch.full((2, 1, 8, 8), 3.0)
     ).item() == pytest.approx(x.abs().mean().item(), rel=1e-5)
+
+
+def test_weighted_ssim_loss_sees_blur_where_the_weight_is():
+    rng = np.random.default_rng(1)
+    real = torch.from_numpy(rng.random((1, 3, 32, 32)).astype(np.float32) * 2 - 1)
+    mouth = torch.zeros(1, 1, 32, 32)
+    mouth[..., 8:24, 8:24] = 1  # a quarter of the pixels, weighted 11x
+    weight = 1 + 10 * mouth
+    assert weighted_ssim_loss(real, real, weight).item() == pytest.approx(0.0, abs=1e-5)
+    # Blurring a texture keeps its mean (small L1) but destroys its structure: SSIM sees it.
+    blurred = torch.nn.functional.avg_pool2d(real, 3, stride=1, padding=1, count_include_pad=False)
+    blur_mouth, blur_else = real.clone(), blurred.clone()
+    blur_mouth[..., 8:24, 8:24] = blurred[..., 8:24, 8:24]
+    blur_else[..., 8:24, 8:24] = real[..., 8:24, 8:24]
+    assert weighted_ssim_loss(blur_mouth, real, weight) > weighted_ssim_loss(blur_else, real, weight)
+    assert weighted_ssim_loss(blurred, real).item() > 0.3
+    # It has gradients toward the truth.
+    fake = blurred.clone().requires_grad_()
+    weighted_ssim_loss(fake, real, weight).backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
 
 
 def test_feature_matching_zero_on_identical_and_ignores_prediction():
