@@ -20,6 +20,7 @@ from torch import nn
 
 from renderer.components import (
     GANLoss,
+    WeightAverage,
     cut_windows,
     feature_matching_loss,
     frame_pair,
@@ -48,6 +49,9 @@ class RendererModule(pl.LightningModule):
     is rendered without gradient, so the generator learns to agree with its last output.
     ``grid_dir``: where validation grids go (none saved when null).
     ``channels_last``: NHWC memory format for both networks and their inputs.
+    ``weight_average``: when > 0, the decay of an exponential moving average of the generator's
+    weights (:class:`~renderer.components.WeightAverage`) that validation, the exported
+    ``renderer.pt`` and speak render with; 0 renders with the trained weights themselves.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class RendererModule(pl.LightningModule):
         local_window: float = 0.5,
         temporal_discriminator: nn.Module | None = None,
         lambda_temporal: float = 1.0,
+        weight_average: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters(
@@ -89,6 +94,12 @@ class RendererModule(pl.LightningModule):
         for extra in (local_discriminator, temporal_discriminator):
             if extra is not None:
                 extra.to(memory_format=self.memory_format)
+        self.generator_average = WeightAverage(generator, weight_average) if weight_average > 0 else None
+
+    @property
+    def rendering_generator(self) -> nn.Module:
+        """The generator that validates, is exported and renders: the weight average when there is one."""
+        return self.generator if self.generator_average is None else self.generator_average.module
 
     def inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Generator input (B, 3, 6 or 9, S, S) of a batch."""
@@ -149,6 +160,8 @@ class RendererModule(pl.LightningModule):
         self.manual_backward(loss_g)  # gradients of G through the frozen D
         opt_g.step()  # update G
         self.untoggle_optimizer(opt_g)
+        if self.generator_average is not None:
+            self.generator_average.update(self.generator)
 
         self.log_dict(
             {
@@ -197,7 +210,7 @@ class RendererModule(pl.LightningModule):
     @torch.no_grad()
     def render_batch(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Rendered crops (B, 3, S, S) uint8 of a batch."""
-        return to_uint8(self.generator(self.inputs(batch)))
+        return to_uint8(self.rendering_generator(self.inputs(batch)))
 
     def _evaluate(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         rendered = self.render_batch(batch)

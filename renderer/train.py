@@ -55,7 +55,7 @@ class ExportBestGenerator(pl.Callback):
             "step": trainer.global_step,
             "metrics": metrics,
         }
-        save_renderer(self.run_dir, module.generator, record)
+        save_renderer(self.run_dir, module.rendering_generator, record)
 
     # The best score travels in Lightning's checkpoint, so a resumed run only overwrites
     # renderer.pt with a generator that beats the one already exported.
@@ -129,7 +129,7 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict:
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=False if resume else None)
     if exporter.best == -float("inf") and trainer.is_global_zero:
         # No validation ran (e.g. fast_dev_run with validation off): export the final weights.
-        save_renderer(out_dir, module.generator, {**export, "metrics": {}})
+        save_renderer(out_dir, module.rendering_generator, {**export, "metrics": {}})
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["best/val_psnr"] = exporter.best
     metrics["stop"] = stop_record(trainer)

@@ -1,5 +1,6 @@
 """Pure torch building blocks of the renderer (no Lightning, no Hydra)."""
 
+from renderer.components.ema import WeightAverage
 from renderer.components.conditioning import input_channels, make_input, to_signed, to_uint8
 from renderer.components.losses import GANLoss, feature_matching_loss, weighted_l1, weighted_ssim_loss
 from renderer.components.metrics import psnr, ssim
@@ -13,6 +14,7 @@ __all__ = [
     "MultiScaleDiscriminator",
     "PatchDiscriminator",
     "UNetGenerator",
+    "WeightAverage",
     "cut_windows",
     "feature_matching_loss",
     "frame_pair",

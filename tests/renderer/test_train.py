@@ -65,6 +65,7 @@ def test_datamodule_items_and_crop_size_check(fake_cache):
         ("cpu_128", 128, True, ["render_model=unet_local"]),
         ("cpu_128", 128, True, ["render_model=unet_temporal"]),
         ("cpu_fast", 128, True, []),
+        ("cpu_128", 128, True, ["render_model.module.weight_average=0.99", "render_model.module.lambda_ssim=10"]),
         ("cpu_128", 128, False, ["render_box=face", "mouth_reference=false"]),
         ("gpu_256", 256, True, []),
         ("gpu_512", 512, False, []),
