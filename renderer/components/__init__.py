@@ -1,7 +1,7 @@
 """Pure torch building blocks of the renderer (no Lightning, no Hydra)."""
 
-from renderer.components.ema import WeightAverage
 from renderer.components.conditioning import input_channels, make_input, to_signed, to_uint8
+from renderer.components.ema import WeightAverage
 from renderer.components.losses import GANLoss, feature_matching_loss, weighted_l1, weighted_ssim_loss
 from renderer.components.metrics import psnr, ssim
 from renderer.components.mouth_window import cut_windows, lip_centres
