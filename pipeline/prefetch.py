@@ -1,9 +1,9 @@
 """Run a generator in a worker thread, so its work overlaps with the consumer's.
 
-speak's frames are produced by decode + face maps + render + paste and consumed by
-the H.264 encoder. Both sides spend most of their time in native code that
-releases the GIL (oneDNN, OpenCV, libx264), so on two cores the encoder can run
-while the next frames are painted instead of after them.
+speak's render boxes are produced by decode + face maps + render and consumed by
+paste-back + the H.264 encoder. Both sides spend most of their time in native code
+that releases the GIL (oneDNN, OpenCV, libx264), so on two cores the paste and the
+encoder run while the next frames are painted instead of after them.
 """
 
 from __future__ import annotations

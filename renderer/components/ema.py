@@ -41,7 +41,7 @@ class WeightAverage(nn.Module):
         """Move the average one step toward ``model``'s current weights and buffers."""
         d = self.current_decay()
         for avg, live in zip(self.module.parameters(), model.parameters(), strict=True):
-            avg.lerp_(live.detach(), 1.0 - d)
+            avg.lerp_(live, 1.0 - d)
         for avg, live in zip(self.module.buffers(), model.buffers(), strict=True):
             if avg.is_floating_point():
                 avg.lerp_(live, 1.0 - d)

@@ -88,9 +88,10 @@ def weighted_ssim_loss(
     """1 - SSIM between (B, C, H, W) images in [-1, 1], averaged with a per-pixel weight (B, 1, H, W).
 
     L1 alone is blind to structure: a mouth blurred by σ 3 px loses little L1 but its SSIM
-    falls (issue 9). Mixing SSIM into the pixel loss (Zhao et al. 2017, "Loss functions for
-    image restoration with neural networks") pushes the generator toward local contrast and
-    edges. The weight is the L1's, so the lips count as much here as there.
+    falls (issue 9). Mixing SSIM into the pixel loss follows Zhao et al. 2017 ("Loss functions
+    for image restoration with neural networks"). Like L1 it still rewards a smooth guess where
+    texture cannot be predicted: on lieu and macron it raised mouth SSIM and lowered sharpness
+    (docs/renderer.md). The weight is the L1's, so the lips count as much here as there.
     """
     local = ssim_map((fake + 1) / 2, (real + 1) / 2, same=True)
     if weight is None:
