@@ -72,6 +72,7 @@ def save_bundle(
         rest_coeffs=speaker.rest_coeffs,
         fps=np.float64(speaker.fps),
         output_gain=speaker.gain(),
+        opening_gain=np.float32(speaker.opening_gain),
     )
     pose = speaker.pose or PoseModel.identity(len(speaker.lower_face_indices))
     speaker.pca.save(
@@ -133,6 +134,7 @@ def load_bundle(path: str | Path) -> Audio2MouthModel:
         rest_coeffs=stats["rest_coeffs"],
         fps=float(stats["fps"]),
         output_gain=stats["output_gain"],
+        opening_gain=float(stats.get("opening_gain", 1.0)),  # absent from bundles made before it existed
         pose=PoseModel.from_arrays(pca_arrays, len(pca_arrays["lower_face"])),
     )
     return Audio2MouthModel(str(cfg.name), net, AudioFeatures(**feats_cfg), speaker)

@@ -38,7 +38,7 @@ def run_net(model: Audio2MouthModel, features: np.ndarray) -> np.ndarray:
     x = torch.from_numpy(model.speaker.feature_norm.apply(features))[None]
     with torch.inference_mode():
         y = model.net(x)[0].numpy()
-    return model.speaker.target_norm.invert(y * model.speaker.gain())
+    return model.speaker.outputs_to_coeffs(y)
 
 
 def silence_weight(audio: np.ndarray, times: np.ndarray, silence_db: float) -> np.ndarray:

@@ -27,8 +27,11 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from audio2mouth.bundle import save_bundle
 from audio2mouth.inference import time_inference
 from audio2mouth.weights import kept_state, make_weight_keeper
-from landmarks.errors import exit_on_user_error
+from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
+
+# calibrate=true is the least-squares per-coefficient gain (``shrink``), kept for old configs
+CALIBRATIONS = (False, True, "opening", "sqrt_r", "shrink")
 
 
 class BatchTimer(Callback):
@@ -57,6 +60,9 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     ``callbacks`` are added to the configured ones (fit times batches with one). Under DDP
     every rank trains and tests; only rank 0 writes the model folder and results.json.
     """
+    calibrate = cfg.get("calibrate", False)
+    if calibrate not in CALIBRATIONS:  # checked before a training run is spent on it
+        raise LipsyncError(f"calibrate={calibrate!r}: expected one of false, opening, sqrt_r, shrink")
     pl.seed_everything(int(cfg.seed), workers=True)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -87,11 +93,13 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     train_time = time.perf_counter() - t0
     if kept_state(keeper) is not None:
         module.net.load_state_dict(kept_state(keeper))
-    calibrate = cfg.get("calibrate", False)
-    if calibrate:  # per-coefficient gain from the val block: unpredictable coefficients shrink
+    if calibrate:  # output gain from the val block: on the opening direction, or per coefficient
         trainer.validate(module, datamodule=datamodule, verbose=False)
         mode = "shrink" if calibrate is True else str(calibrate)
-        datamodule.speaker.output_gain = module.fit_output_gain("val", mode)
+        if mode == "opening":
+            datamodule.speaker.opening_gain = module.fit_opening_gain("val")
+        else:
+            datamodule.speaker.output_gain = module.fit_output_gain("val", mode)
     test_metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
     stop = stop_record(trainer)
     if not trainer.is_global_zero:
@@ -132,6 +140,7 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
         "weights": str(cfg.get("weights", "best")),
         "best_val_mse": getattr(keeper, "best", None),  # weights=best only
         "output_gain": datamodule.speaker.gain().tolist(),
+        "opening_gain": float(datamodule.speaker.opening_gain),
         "train_batch_s": float(np.median(timer.times)) if timer.times else float("nan"),
         "train_batches": len(timer.times),
         "train_total_s": train_time,

@@ -128,3 +128,43 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+TINY = {
+    "adv_tcn": [
+        "model.net.channels=8",
+        "model.net.dilations=[1,2]",
+        "model.discriminator.channels=8",
+        "model.discriminator.dilations=[1,2]",
+    ],
+    "tcn": [
+        "model.net.channels=8",
+        "model.net.dilations=[1,2]",
+        "model.net.causal=true",
+        "model.net.lookahead=3",
+    ],
+    "lstm": ["model.net.hidden=8"],
+    "bilstm": ["model.net.hidden=8"],
+}
+
+
+@pytest.fixture
+def shrunk(compose_train):
+    """Compose the real config for ``model`` on a cache, tiny and fast_dev_run."""
+
+    def make(model: str, cache: Path, out: Path, extra: list[str] = ()):
+        return compose_train(
+            [
+                f"model={model}",
+                f"speaker={cache.name.split('-')[0]}",
+                f"paths.cache_dir={cache.parent}",
+                "data.batch_size=4",
+                "+trainer.fast_dev_run=true",
+                "logger=csv",
+                *TINY[model],
+                *extra,
+            ],
+            out,
+        )
+
+    return make

@@ -17,45 +17,6 @@ from audio2mouth.inference import lower_face_landmarks, predict
 from audio2mouth.train import train
 from landmarks.errors import LipsyncError
 
-TINY = {
-    "adv_tcn": [
-        "model.net.channels=8",
-        "model.net.dilations=[1,2]",
-        "model.discriminator.channels=8",
-        "model.discriminator.dilations=[1,2]",
-    ],
-    "tcn": [
-        "model.net.channels=8",
-        "model.net.dilations=[1,2]",
-        "model.net.causal=true",
-        "model.net.lookahead=3",
-    ],
-    "lstm": ["model.net.hidden=8"],
-    "bilstm": ["model.net.hidden=8"],
-}
-
-
-@pytest.fixture
-def shrunk(compose_train):
-    """Compose the real config for ``model`` on a cache, tiny and fast_dev_run."""
-
-    def make(model: str, cache: Path, out: Path, extra: list[str] = ()):
-        return compose_train(
-            [
-                f"model={model}",
-                f"speaker={cache.name.split('-')[0]}",
-                f"paths.cache_dir={cache.parent}",
-                "data.batch_size=4",
-                "+trainer.fast_dev_run=true",
-                "logger=csv",
-                *TINY[model],
-                *extra,
-            ],
-            out,
-        )
-
-    return make
-
 
 @pytest.mark.parametrize("model", ["adv_tcn", "tcn", "lstm", "bilstm"])
 def test_fast_dev_run_writes_a_loadable_run(model: str, fake_cache: Path, tmp_path: Path, shrunk):
