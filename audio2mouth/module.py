@@ -23,7 +23,7 @@ from torch import nn
 from audio2mouth.components.discriminator import GANLoss
 from audio2mouth.components.ensemble import Ensemble, members_of
 from audio2mouth.datamodule import SpeakerData
-from audio2mouth.metrics import all_metrics, mouth_opening_from_shapes
+from audio2mouth.metrics import all_metrics, shape_metrics
 from audio2mouth.timing import steps_to_frames
 
 
@@ -195,13 +195,12 @@ class Audio2MouthModule(pl.LightningModule):
         exists to undo shrinkage, not to add it.
         """
         ev, sp = self.last_eval[stage], self.speaker
-        valid = ev["valid"]  # (the rest-shape clamp of outputs_to_coeffs is left out: it rarely acts)
-        pose = ev["pose_offsets"][valid] if "pose_offsets" in ev else 0.0
-        pred_open = mouth_opening_from_shapes(sp.pca.decode(ev["pred"][valid]) + pose, sp.lower_face_indices)
-        true_open = mouth_opening_from_shapes(sp.pca.decode(ev["true"][valid]) + pose, sp.lower_face_indices)
-        if len(pred_open) < 2 or pred_open.std() < 1e-9:
+        # the std ratio the evaluation reports (the rest-shape clamp of outputs_to_coeffs rarely acts)
+        ratio = shape_metrics(ev["pred"], ev["true"], ev["valid"], sp.pca, sp.lower_face_indices,
+                              pose_offsets=ev.get("pose_offsets"))["mouth_std_ratio"]
+        if not np.isfinite(ratio) or ratio < 1e-9:  # no frames, or a still mouth: nothing to scale
             return 1.0
-        return float(np.clip(true_open.std() / pred_open.std(), 1.0, max_gain))
+        return float(np.clip(1.0 / ratio, 1.0, max_gain))
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._evaluate(batch, "val")

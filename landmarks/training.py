@@ -67,8 +67,8 @@ def run_progress(trainer: pl.Trainer) -> float:
     if timer is not None and timer._duration:
         fractions.append(timer.time_elapsed("train") / timer._duration)
     if trainer.max_epochs and trainer.max_epochs > 0 and trainer.num_training_batches not in (0, float("inf")):
-        epochs = trainer.current_epoch + trainer.fit_loop.epoch_loop.batch_progress.current.completed / max(
-            trainer.num_training_batches, 1)
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        epochs = trainer.current_epoch + done / trainer.num_training_batches
         fractions.append(epochs / trainer.max_epochs)
     return float(min(max(fractions), 1.0))
 
@@ -80,14 +80,13 @@ class LinearDecay(pl.Callback):
     The run's clock is :func:`run_progress`, so a time-limited fit (``trainer.max_time``, set by
     lipsync-fit from its budget) decays over its time budget: such a run cannot plan a schedule in
     steps. Rates are set on every optimizer's parameter groups before each training batch, which
-    works under manual optimization too; the initial rates are taken at the start of training.
+    works under manual optimization too; the initial rates are kept in the groups as ``initial_lr``.
     """
 
     def __init__(self, hold: float = 0.5, floor: float = 0.0):
         if not 0.0 <= hold < 1.0 or not 0.0 <= floor <= 1.0:
             raise ValueError(f"LinearDecay needs 0 <= hold < 1 and 0 <= floor <= 1, got {hold}, {floor}")
         self.hold, self.floor = float(hold), float(floor)
-        self._initial: list[list[float]] = []
 
     def factor(self, progress: float) -> float:
         """Multiplier of the initial rates at ``progress`` in [0, 1]."""
@@ -102,11 +101,10 @@ class LinearDecay(pl.Callback):
         for opt in trainer.optimizers:
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])
-        self._initial = [[group["initial_lr"] for group in opt.param_groups] for opt in trainer.optimizers]
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         factor = self.factor(run_progress(trainer))
-        for opt, rates in zip(trainer.optimizers, self._initial, strict=True):
-            for group, rate in zip(opt.param_groups, rates, strict=True):
-                group["lr"] = rate * factor
+        for opt in trainer.optimizers:
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
         pl_module.log("train/lr_factor", factor, on_step=True, on_epoch=False)
