@@ -11,7 +11,7 @@ import pytest
 from landmarks.errors import LipsyncError
 from landmarks.media import load_audio, probe_video
 from landmarks.timebase import n_frames_for_duration
-from landmarks.writer import VideoWriter, write_video
+from landmarks.writer import VideoWriter, rgb_to_yuv420p, write_video
 
 
 def tone(seconds: float, rate: int = 16000) -> np.ndarray:
@@ -78,3 +78,34 @@ def test_bad_arguments(tmp_path: Path):
         VideoWriter(tmp_path / "missing" / "x.mp4", 25, tone(1))
     with pytest.raises(LipsyncError):
         VideoWriter(tmp_path / "x.mp4", 25, np.zeros(0, np.float32))
+
+
+def test_yuv_conversion_matches_ffmpeg():
+    """OpenCV's I420 conversion stands in for FFmpeg's rgb24 -> yuv420p.
+
+    Luma agrees within a level everywhere; chroma, subsampled 2x2 by both with different
+    filters, agrees within 3 levels on smooth images (on pixel noise the filters differ).
+    """
+    rng = np.random.default_rng(0)
+    x, y = np.meshgrid(np.linspace(0, 255, 64), np.linspace(30, 220, 48))
+    smooth = np.stack([x, y, 255 - (x + y) / 2], -1).astype(np.uint8)
+    noisy = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    for rgb, chroma_tolerance in ((smooth, 3), (noisy, 255)):
+        ffmpeg = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p").to_ndarray()
+        ours = rgb_to_yuv420p(rgb)
+        assert ours.shape == ffmpeg.shape == (72, 64)
+        difference = np.abs(ours.astype(int) - ffmpeg.astype(int))
+        assert difference[:48].max() <= 1
+        assert difference[48:].max() <= chroma_tolerance
+    white = rgb_to_yuv420p(np.full((2, 2, 3), 255, np.uint8))
+    assert white[0, 0] == 235  # limited range, as FFmpeg writes it
+
+
+def test_colours_survive_encoding(tmp_path: Path):
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (128, 128, 128)]
+    blocks = [np.full((48, 64, 3), c, np.uint8) for c in colours]
+    path = write_video(tmp_path / "colours.mp4", iter(blocks * 3), 25, tone(12 / 25))
+    with av.open(str(path)) as container:
+        decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    for frame, colour in zip(decoded, colours * 3, strict=True):
+        assert np.abs(frame[8:-8, 8:-8].mean((0, 1)) - colour).max() < 4
