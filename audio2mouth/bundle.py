@@ -27,8 +27,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from audio2mouth.components.ensemble import Ensemble, ensemble_size
-from audio2mouth.datamodule import SpeakerData
 from audio2mouth.features import AudioFeatures, Normalizer, load_stats, save_stats
+from audio2mouth.speaker import SpeakerData
 from landmarks.errors import LipsyncError
 from landmarks.pca import LowerFacePCA
 from landmarks.pose import PoseModel

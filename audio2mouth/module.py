@@ -22,8 +22,8 @@ from torch import nn
 
 from audio2mouth.components.discriminator import GANLoss
 from audio2mouth.components.ensemble import Ensemble, members_of
-from audio2mouth.datamodule import SpeakerData
 from audio2mouth.metrics import all_metrics, shape_metrics
+from audio2mouth.speaker import SpeakerData
 from audio2mouth.timing import steps_to_frames
 
 

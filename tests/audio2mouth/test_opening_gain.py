@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from audio2mouth.bundle import load_bundle
-from audio2mouth.datamodule import SpeakerData
 from audio2mouth.features import Normalizer
 from audio2mouth.metrics import mouth_opening_from_shapes
 from audio2mouth.module import Audio2MouthModule
+from audio2mouth.speaker import SpeakerData
 from audio2mouth.train import train
 from landmarks.errors import LipsyncError
 from landmarks.indices import LOWER_FACE

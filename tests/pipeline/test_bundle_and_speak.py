@@ -122,6 +122,20 @@ def test_bad_inputs_are_refused_before_any_work(sample_bundle, tmp_path, compose
     assert not list(tmp_path.glob("*.mp4*")) or sorted(p.name for p in tmp_path.glob("*.mp4")) == ["s.mp4"]
 
 
+def test_loading_a_bundle_for_speak_does_not_import_the_training_stack(sample_bundle):
+    """speak needs the networks, not PyTorch Lightning (its import chain cost 4 s per speak run)."""
+    script = (
+        "import sys\n"
+        "from pipeline.bundle import SpeakerBundle\n"
+        f"bundle = SpeakerBundle.open({str(sample_bundle)!r})\n"
+        "bundle.audio2mouth, bundle.renderer\n"
+        "print(sorted(m for m in ('pytorch_lightning', 'lightning_fabric', 'torchmetrics') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_command_line_error_is_one_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pipeline.speak", f"bundle={tmp_path}", "text=hello",
