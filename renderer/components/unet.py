@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+FACE_MAP_CHANNELS = 3  # the generator's input starts with the face map (renderer.components.conditioning)
+
 
 def make_norm(kind: str, channels: int) -> nn.Module:
     """Normalization layer by name: batch | instance | group | none."""
@@ -103,7 +105,9 @@ class UNetGenerator(nn.Module):
     the input itself: pix2pix's outermost level sees the input only through a
     stride-2 conv, so copying full-resolution detail (the unmasked reference,
     thin face-map lines) has to be learned; with the input at hand it is learned
-    in a few hundred steps instead of several epochs.
+    in a few hundred steps instead of several epochs. ``refine_map=False`` keeps the
+    face map (the input's first 3 channels) out of that head, so its lines cannot be
+    copied into the picture at full resolution; the decoder still sees them.
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class UNetGenerator(nn.Module):
         dropout: float = 0.0,
         bottleneck: int = 1,
         refine: bool = True,
+        refine_map: bool = True,
     ):
         super().__init__()
         self.crop_size = crop_size
@@ -133,8 +138,12 @@ class UNetGenerator(nn.Module):
         self.model = UNetBlock(
             decoded, widths[0], block, in_ch=in_channels, outermost=True, norm=norm, tanh=not refine
         )
+        # Channels of the input the head sees: all of them, or all after the face map's 3.
+        self.head_skip = 0 if refine_map else FACE_MAP_CHANNELS
         self.head = (
-            nn.Sequential(nn.Conv2d(decoded + in_channels, out_channels, 3, padding=1), nn.Tanh())
+            nn.Sequential(
+                nn.Conv2d(decoded + in_channels - self.head_skip, out_channels, 3, padding=1), nn.Tanh()
+            )
             if refine
             else None
         )
@@ -145,4 +154,4 @@ class UNetGenerator(nn.Module):
                 f"input is {tuple(x.shape[-2:])}, generator expects {self.crop_size} px"
             )
         y = self.model(x)
-        return y if self.head is None else self.head(torch.cat([y, x], 1))
+        return y if self.head is None else self.head(torch.cat([y, x[:, self.head_skip :]], 1))

@@ -31,6 +31,23 @@ def test_generator_shapes_at_64px(in_channels: int, refine: bool):
     assert out.min() >= -1 and out.max() <= 1  # tanh range = image range
 
 
+@pytest.mark.parametrize("refine_map", [True, False])
+def test_refine_head_sees_the_face_map_only_when_asked(refine_map: bool):
+    """With the U-Net body silenced, the output depends on the input through the head alone."""
+    gen = UNetGenerator(9, crop_size=64, ngf=8, max_channels=32, refine_map=refine_map).eval()
+    up = gen.model.model[3]  # the outermost level's transposed conv: zeroed, the body outputs 0
+    torch.nn.init.zeros_(up.weight)
+    torch.nn.init.zeros_(up.bias)
+    x = torch.randn(1, 9, 64, 64)
+    with torch.no_grad():
+        base = gen(x)
+        new_map, new_reference = x.clone(), x.clone()
+        new_map[:, :3] += 1.0
+        new_reference[:, 3:6] += 1.0
+        assert not torch.allclose(gen(new_reference), base)
+        assert torch.allclose(gen(new_map), base) != refine_map
+
+
 def test_generator_depth_follows_crop_size():
     assert [unet_depth(s) for s in (64, 128, 256, 512)] == [6, 7, 8, 9]
     gen = UNetGenerator(3, crop_size=64, ngf=4, max_channels=16)
