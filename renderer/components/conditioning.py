@@ -21,9 +21,12 @@ def to_uint8(image: torch.Tensor) -> torch.Tensor:
     return ((image.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+FACE_MAP_CHANNELS = 3  # the input starts with the face map; the references follow it
+
+
 def input_channels(use_reference: bool, mouth_reference: bool = False) -> int:
     """Channels of the generator's input for a conditioning setting."""
-    return 3 + 3 * int(use_reference) + 3 * int(mouth_reference)
+    return FACE_MAP_CHANNELS + 3 * int(use_reference) + 3 * int(mouth_reference)
 
 
 def make_input(

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-FACE_MAP_CHANNELS = 3  # the generator's input starts with the face map (renderer.components.conditioning)
+from renderer.components.conditioning import FACE_MAP_CHANNELS
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
