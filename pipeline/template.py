@@ -1,7 +1,7 @@
 """The template: head pose and background for the output, taken from real footage.
 
-A segment of the template clip is decoded once into a flat file on disk, then
-read back frame by frame in "ping-pong" order (forwards, backwards, forwards...)
+A segment of the template clip is decoded once, as it is first needed, into a
+flat file on disk, then read back frame by frame in "ping-pong" order (forwards, backwards, forwards...)
 for as long as the audio lasts, so a short template never jumps back to its
 first frame and memory stays constant whatever the output length.
 """
@@ -61,35 +61,55 @@ def segment_range(cache: SpeakerCache, start_s: float, duration_s: float | None)
 
 
 class FrameStore:
-    """Frames [first, last] of a video, spilled to disk once, read back by index as (H, W, 3) uint8."""
+    """Frames [first, last] of a video, read back by index as (H, W, 3) uint8.
+
+    Decoding is lazy: a frame is decoded when it (or a later one) is first asked for and
+    spilled to a flat file on disk, which the later, ping-pong passes read back. So speak's
+    worker thread decodes the template while the main thread pastes and encodes, instead of
+    the whole segment being decoded before the first frame is painted. Not thread-safe: one
+    reader (the worker) at a time.
+    """
 
     def __init__(self, video: Path, first: int, last: int, scratch: str | Path | None = None):
-        self.first, self.last = first, last
+        self.video, self.first, self.last = Path(video), first, last
         self._dir = tempfile.TemporaryDirectory(prefix="template-", dir=scratch)
-        self._path = Path(self._dir.name) / "frames.u8"
+        self._file = open(Path(self._dir.name) / "frames.u8", "w+b")
+        self._frames = iter_frames(self.video)
+        self._next_index = 0  # index of the next frame the decoder yields
+        self._stored = 0  # frames first.. already in the file
         self.shape: tuple[int, int, int] | None = None
-        count = 0
-        with open(self._path, "wb") as sink:
-            for index, (_, rgb) in enumerate(iter_frames(video)):
-                if index > last:
-                    break
-                if index >= first:
-                    self.shape = rgb.shape
-                    sink.write(np.ascontiguousarray(rgb).tobytes())
-                    count += 1
-        if count != last - first + 1:
-            raise LipsyncError(f"{video} has fewer frames than its landmark track ({first + count} < {last + 1})")
-        self._nbytes = int(np.prod(self.shape))
-        self._source = open(self._path, "rb")
+        self._nbytes = 0
+
+    def _decode_through(self, index: int) -> None:
+        """Decode (and spill) frames until ``index`` is stored."""
+        self._file.seek(0, 2)
+        while self.first + self._stored <= index:
+            item = next(self._frames, None)
+            if item is None:
+                raise LipsyncError(f"{self.video} has fewer frames than its landmark track "
+                                   f"({self._next_index} < {self.last + 1})")
+            rgb = item[1]
+            self._next_index += 1
+            if self._next_index - 1 < self.first:
+                continue
+            if self.shape is None:
+                self.shape, self._nbytes = rgb.shape, int(np.prod(rgb.shape))
+            self._file.write(np.ascontiguousarray(rgb).tobytes())
+            self._stored += 1
 
     def __getitem__(self, index: int) -> np.ndarray:
         if not self.first <= index <= self.last:
             raise IndexError(index)
-        self._source.seek((index - self.first) * self._nbytes)
-        return np.frombuffer(self._source.read(self._nbytes), np.uint8).reshape(self.shape)
+        if index >= self.first + self._stored:
+            self._decode_through(index)
+        self._file.seek((index - self.first) * self._nbytes)
+        return np.frombuffer(self._file.read(self._nbytes), np.uint8).reshape(self.shape)
 
     def close(self) -> None:
-        self._source.close()
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()  # the generator's own cleanup closes the container
+        self._file.close()
         self._dir.cleanup()
 
     def __enter__(self) -> FrameStore:

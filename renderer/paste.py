@@ -81,17 +81,17 @@ def paste_back(
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0,
     )
-    warped = cv2.warpAffine(
-        crop, inverse, dsize, flags=IMAGE_WARP, borderMode=cv2.BORDER_REPLICATE
-    ).astype(np.float32)
-    region = frame[y0:y1, x0:x1].astype(np.float32)
+    warped = cv2.warpAffine(crop, inverse, dsize, flags=IMAGE_WARP, borderMode=cv2.BORDER_REPLICATE)
+    region = frame[y0:y1, x0:x1]
+    # blended = region + w * (warped + shift - region) in few passes over the ROI: speak pastes on
+    # the thread that also encodes, while the network's threads want both cores.
+    delta = cv2.subtract(warped, region, dtype=cv2.CV_32F)  # (h, w, 3) float32, warped - region
     if colour_match:
         seam = weight * (1 - weight)  # peaks halfway up the ramp, 0 inside and outside
         total = float(seam.sum())
         if total > 1e-6:
-            diff = ((region - warped) * seam[..., None]).reshape(-1, 3).sum(0) / total
-            warped += diff
-    w = weight[..., None]
-    blended = region * (1 - w) + warped * w
-    out[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+            # shift by the mean colour difference frame - crop on the seam (one matrix-vector product)
+            delta -= (seam.reshape(1, -1) @ delta.reshape(-1, 3)) / total
+    delta *= weight[..., None]
+    out[y0:y1, x0:x1] = cv2.add(region, delta, dtype=cv2.CV_8U)  # rounded and saturated to uint8
     return out

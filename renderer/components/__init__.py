@@ -2,6 +2,7 @@
 
 from renderer.components.conditioning import input_channels, make_input, to_signed, to_uint8
 from renderer.components.ema import WeightAverage
+from renderer.components.fold import fold_batch_norms
 from renderer.components.losses import GANLoss, feature_matching_loss, weighted_l1, weighted_ssim_loss
 from renderer.components.metrics import psnr, ssim
 from renderer.components.mouth_window import cut_windows, lip_centres
@@ -17,6 +18,7 @@ __all__ = [
     "WeightAverage",
     "cut_windows",
     "feature_matching_loss",
+    "fold_batch_norms",
     "frame_pair",
     "input_channels",
     "lip_centres",
