@@ -75,40 +75,41 @@ class FrameStore:
         self._dir = tempfile.TemporaryDirectory(prefix="template-", dir=scratch)
         self._file = open(Path(self._dir.name) / "frames.u8", "w+b")
         self._frames = iter_frames(self.video)
-        self._next_index = 0  # index of the next frame the decoder yields
-        self._stored = 0  # frames first.. already in the file
+        self._decoded = 0  # frames the decoder has yielded (those from `first` on are in the file)
         self.shape: tuple[int, int, int] | None = None
         self._nbytes = 0
 
+    @property
+    def stored(self) -> int:
+        """How many frames of the segment are decoded and in the file."""
+        return max(0, self._decoded - self.first)
+
     def _decode_through(self, index: int) -> None:
         """Decode (and spill) frames until ``index`` is stored."""
-        self._file.seek(0, 2)
-        while self.first + self._stored <= index:
+        self._file.seek(0, 2)  # reads move the position; frames are appended
+        while self._decoded <= index:
             item = next(self._frames, None)
             if item is None:
                 raise LipsyncError(f"{self.video} has fewer frames than its landmark track "
-                                   f"({self._next_index} < {self.last + 1})")
-            rgb = item[1]
-            self._next_index += 1
-            if self._next_index - 1 < self.first:
+                                   f"({self._decoded} < {self.last + 1})")
+            self._decoded += 1
+            if self._decoded <= self.first:
                 continue
+            rgb = item[1]
             if self.shape is None:
                 self.shape, self._nbytes = rgb.shape, int(np.prod(rgb.shape))
             self._file.write(np.ascontiguousarray(rgb).tobytes())
-            self._stored += 1
 
     def __getitem__(self, index: int) -> np.ndarray:
         if not self.first <= index <= self.last:
             raise IndexError(index)
-        if index >= self.first + self._stored:
+        if index >= self._decoded:
             self._decode_through(index)
         self._file.seek((index - self.first) * self._nbytes)
         return np.frombuffer(self._file.read(self._nbytes), np.uint8).reshape(self.shape)
 
     def close(self) -> None:
-        close = getattr(self._frames, "close", None)
-        if close is not None:
-            close()  # the generator's own cleanup closes the container
+        self._frames.close()  # the generator's own cleanup closes the container
         self._file.close()
         self._dir.cleanup()
 

@@ -27,13 +27,13 @@ def test_store_returns_the_decoded_frames_in_ping_pong_order(clip):
     frames = [rgb for _, rgb in iter_frames(clip)]
     order = bounce_indices(20, 3, 8)  # forwards, backwards, forwards again
     with FrameStore(clip, 3, 8) as store:
-        assert store._stored == 0  # nothing decoded before the first frame is asked for
+        assert store.stored == 0  # nothing decoded before the first frame is asked for
         first = store[3]
-        assert store._stored == 1
+        assert store.stored == 1
         np.testing.assert_array_equal(first, frames[3])
         for j in order:
             np.testing.assert_array_equal(store[j], frames[j])
-        assert store._stored == 6
+        assert store.stored == 6
         with pytest.raises(IndexError):
             store[9]
 
