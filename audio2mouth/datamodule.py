@@ -11,7 +11,10 @@ Targets are the PCA coefficients of the lower face's speech part (the pose part
 comes from the template frame at speak time, see landmarks/pose.py). With
 ``augment`` enabled the train block is also used as augmented copies
 (audio2mouth/augment.py), their phones and targets re-timed with the audio;
-windows never cross from one copy to another.
+windows never cross from one copy to another. ``extra_caches`` adds whole
+other clips of the same anchor to the training windows (their speech motion
+mapped into this clip's PCA, audio2mouth/extra_footage.py); val and test stay
+this clip's blocks.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from audio2mouth.augment import augmentations
+from audio2mouth.extra_footage import speech_coeffs_in
 from audio2mouth.features import AudioFeatures, Normalizer
 from audio2mouth.metrics import mouth_opening_from_shapes
 from audio2mouth.speaker import SpeakerData
@@ -90,6 +94,8 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         min_valid: float = 0.9,
         num_workers: int = 0,
         augment: dict | None = None,
+        extra_caches: list[str] | None = None,
+        extra_match_motion: bool = True,
     ):
         super().__init__()
         if not (val_frac > 0 and test_frac > 0 and val_frac + test_frac <= 0.9):
@@ -100,6 +106,8 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers = int(batch_size), int(num_workers)
         self.val_frac, self.test_frac, self.min_valid = val_frac, test_frac, min_valid
         self.augment = dict(augment) if augment else None
+        self.extra_caches = [str(c) for c in (extra_caches or [])]
+        self.extra_match_motion = bool(extra_match_motion)
         self.speaker: SpeakerData | None = None
 
     @property
@@ -159,6 +167,7 @@ class Audio2MouthDataModule(pl.LightningDataModule):
             )
         copies = [(norm_feats[:n_train], norm_targets[:n_train], step_mask[:n_train])]
         copies += self._augmented_copies(cache, phones, t_val, frame_t, coeffs, valid)
+        copies += [self._extra_copy(cache, coeffs[in_train_frames], path) for path in self.extra_caches]
         # Same number of windows per epoch with or without copies: the stride grows with their count.
         stride = max(1, int(round(self.stride_s * self.features.rate_hz * len(copies))))
         starts, offset = [], 0
@@ -213,6 +222,16 @@ class Audio2MouthDataModule(pl.LightningDataModule):
             targets, mask = frames_to_steps(coeffs[in_block], valid[in_block], frame_t[in_block] * scale, step_t)
             out.append((self.speaker.feature_norm.apply(feats), self.speaker.target_norm.apply(targets), mask))
         return out
+
+    def _extra_copy(self, main: SpeakerCache, main_train_coeffs: np.ndarray, path: str) -> tuple[np.ndarray, ...]:
+        """Normalized (features, targets, mask) of a whole other clip of the same anchor."""
+        extra = SpeakerCache(resolve_cache(path))
+        feats = self.features(extra.audio, self._phones(extra))
+        step_t = self.features.times(len(feats))
+        coeffs = speech_coeffs_in(main, main_train_coeffs, extra, self.extra_match_motion)
+        targets, mask = frames_to_steps(coeffs, np.asarray(extra.valid, bool),
+                                        np.asarray(extra.timestamps, np.float64), step_t)
+        return self.speaker.feature_norm.apply(feats), self.speaker.target_norm.apply(targets), mask
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(

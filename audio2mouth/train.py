@@ -133,6 +133,7 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
         "augment": bool((cfg.data.get("augment") or {}).get("enabled", False)),
         "seed": int(cfg.seed),
         "cache": str(datamodule.cache_path),
+        "extra_caches": list(datamodule.extra_caches),
         "test": {k.split("/", 1)[1]: float(v) for k, v in test_metrics.items()},
         "target_variance": float(true.var(0).mean()) if len(true) else float("nan"),
         "mean_predictor_mse": mean_mse,

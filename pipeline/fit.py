@@ -58,6 +58,25 @@ def _overrides(cfg: DictConfig, key: str) -> list[str]:
     return [str(v) for v in value]
 
 
+def extra_footage_configs(cfg: DictConfig) -> list[DictConfig]:
+    """One prepare config per entry of ``extra_footage``: a video path, or a mapping with ``video``
+    and optional ``audio`` and ``transcript``. Each is prepared like the main footage (same
+    landmark and face-map settings) into its own cache, named after its video."""
+    out = []
+    for entry in cfg.get("extra_footage") or []:
+        spec = {"video": entry} if isinstance(entry, str) else OmegaConf.to_container(entry, resolve=True)
+        if not isinstance(spec, dict) or not spec.get("video"):
+            raise LipsyncError(f"extra_footage entries are a video path or {{video: ..., audio: ...}}, got {entry!r}")
+        unknown = set(spec) - {"video", "audio", "transcript"}
+        if unknown:
+            raise LipsyncError(f"extra_footage entry {spec['video']}: unknown keys {sorted(unknown)}")
+        one = cfg.copy()
+        one.video, one.audio, one.transcript = spec["video"], spec.get("audio"), spec.get("transcript")
+        one.speaker = f"{cfg.speaker}_extra_{Path(str(spec['video'])).stem}"
+        out.append(one)
+    return out
+
+
 def _last_checkpoint(run_dir: Path) -> Path | None:
     """``last.ckpt`` when it is a complete zip archive; a damaged one (killed mid-write) is removed."""
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -114,12 +133,15 @@ class Stage:
         return train
 
 
-def make_stages(cache: SpeakerCache, work: Path, cfg: DictConfig) -> dict[str, Stage]:
+def make_stages(cache: SpeakerCache, work: Path, cfg: DictConfig,
+                extra_caches: list[Path] = ()) -> dict[str, Stage]:
     a2m_dir, r_dir = work / "audio2mouth", work / "renderer"
+    extra = ([f"data.extra_caches=[{','.join(repr(str(p)) for p in extra_caches)}]"] if extra_caches else [])
     return {
         "audio2mouth": Stage("audio2mouth", "audio2mouth_train", a2m_dir, "results.json", "model",
                              [f"speaker={cache.root.name}", f"paths.cache_dir={cache.root.parent}",
-                              f"paths.output_dir={a2m_dir}", "checkpoint=true"], _overrides(cfg, "audio2mouth")),
+                              f"paths.output_dir={a2m_dir}", "checkpoint=true", *extra],
+                             _overrides(cfg, "audio2mouth")),
         "renderer": Stage("renderer", "renderer_train", r_dir, "metrics.json", "renderer.pt",
                           [f"speaker={cache.root.name}", f"render_data.cache={cache.root}",
                            f"paths.output_dir={r_dir}", f"crop_size={cache.crop_size}"], _overrides(cfg, "renderer")),
@@ -194,6 +216,11 @@ def assemble(out: Path, cache: SpeakerCache, stages: dict[str, Stage], video: Pa
     return out
 
 
+def _preparing(ledger: Ledger) -> float:
+    """Seconds spent before training: preparing the footage (main and extra) and planning."""
+    return ledger.get("prepare") + ledger.get("prepare_extra") + ledger.get("plan")
+
+
 def plan(stages: dict[str, Stage], cfg: DictConfig, budget_s: float | None, ledger: Ledger,
          scratch: Path) -> dict[str, dict]:
     """Decide each stage's action and time limit, probing the throughput of those that will train.
@@ -202,7 +229,7 @@ def plan(stages: dict[str, Stage], cfg: DictConfig, budget_s: float | None, ledg
     ``until`` (what the estimate says will stop it).
     """
     share = cfg.budget_share
-    shares = share_budget(budget_s, ledger.get("prepare") + ledger.get("plan"), float(share.audio2mouth),
+    shares = share_budget(budget_s, _preparing(ledger), float(share.audio2mouth),
                           float(share.assemble_s), None) if budget_s else None
     info: dict[str, dict] = {}
     a2m_estimate = None
@@ -259,9 +286,13 @@ def fit(cfg: DictConfig) -> Path:
             seconds[step] = time.perf_counter() - t0
             ledger.add(step, seconds[step])
 
+    extra_cfgs = extra_footage_configs(cfg)  # malformed entries fail before any work
     cache = SpeakerCache(timed("prepare", prepare, cfg))
     print(f"[1/3] speaker cache: {cache.root}")
-    stages = make_stages(cache, work, cfg)
+    extra_caches = timed("prepare_extra", lambda: [prepare(one) for one in extra_cfgs])
+    for path in extra_caches:
+        print(f"      extra footage for audio2mouth: {path}")
+    stages = make_stages(cache, work, cfg, extra_caches)
     info = timed("plan", plan, stages, cfg, budget_s, ledger, work / "probe")
     estimate = (time.perf_counter() - t_start) + sum(i["estimate_s"] or 0.0 for i in info.values())
     print("\n".join(plan_lines(budget_s, info, time.perf_counter() - t_start, estimate)), flush=True)
@@ -271,7 +302,7 @@ def fit(cfg: DictConfig) -> Path:
     renderer = stages["renderer"]
     if budget_s and renderer.action != "reuse" and renderer.max_time_s is not None:
         # Give the renderer what audio2mouth actually left, not what the plan guessed.
-        shares = share_budget(budget_s, ledger.get("prepare") + ledger.get("plan"),
+        shares = share_budget(budget_s, _preparing(ledger),
                               float(cfg.budget_share.audio2mouth), float(cfg.budget_share.assemble_s),
                               ledger.get("audio2mouth"))
         overhead = (info["renderer"].get("timing") or {}).get("overhead_s", 0.0)
@@ -287,7 +318,8 @@ def fit(cfg: DictConfig) -> Path:
                    "timing": info[name].get("timing"), "stop": (rec or {}).get("stop")}
             for name, stage, rec in (("audio2mouth", stages["audio2mouth"], a2m), ("renderer", renderer, rend))
         },
-        "prepare_s": round(seconds["prepare"] + seconds["plan"], 1),
+        "prepare_s": round(seconds["prepare"] + seconds["prepare_extra"] + seconds["plan"], 1),
+        "extra_footage": [str(p) for p in extra_caches],
         "metrics": held_out_metrics(a2m, rend), "bundle": str(out), "finished": None,
     }
     t0 = time.perf_counter()

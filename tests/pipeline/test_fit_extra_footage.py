@@ -1,0 +1,45 @@
+"""fit with extra footage of the same anchor: prepared on its own, handed to audio2mouth's training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from omegaconf import OmegaConf
+
+from landmarks.errors import LipsyncError
+from pipeline.fit import extra_footage_configs
+
+
+def test_extra_footage_entries_become_prepare_configs(compose_app):
+    # as typed on the command line
+    cfg = compose_app("fit", speaker="anna", video="a.mp4", out="b",
+                      extra_footage="[more/b.mp4, {video: c.mp4, audio: c.wav, transcript: c.txt}]")
+    first, second = extra_footage_configs(cfg)
+    assert (first.video, first.audio, first.speaker) == ("more/b.mp4", None, "anna_extra_b")
+    assert (second.video, second.audio, second.transcript) == ("c.mp4", "c.wav", "c.txt")
+    assert second.speaker == "anna_extra_c"
+    assert cfg.video == "a.mp4" and cfg.speaker == "anna"  # the main footage's config is left alone
+    cfg.extra_footage = OmegaConf.create([{"audio": "c.wav"}])
+    with pytest.raises(LipsyncError, match="video path"):
+        extra_footage_configs(cfg)
+    cfg.extra_footage = OmegaConf.create([{"video": "c.mp4", "sound": "c.wav"}])
+    with pytest.raises(LipsyncError, match="unknown keys"):
+        extra_footage_configs(cfg)
+
+
+def test_fit_trains_audio2mouth_on_the_extra_footage_too(sample_bundle, sample_dir, tmp_path, compose_app):
+    from pipeline.fit import fit
+    from tests.pipeline.conftest import TINY_A2M, TINY_RENDERER
+
+    cache_dir = sample_bundle.parent / "cache"  # the main footage's cache is reused
+    cfg = compose_app("fit", speaker="sample", video=sample_dir / "sample_anchor.mp4", out=tmp_path / "b",
+                      **{"paths.cache_dir": cache_dir})
+    cfg.extra_footage = [str(sample_dir / "sample_anchor.mp4")]
+    cfg.audio2mouth, cfg.renderer = TINY_A2M, TINY_RENDERER
+    bundle = fit(cfg)
+    summary = json.loads((bundle / "fit_summary.json").read_text())
+    (extra,) = summary["extra_footage"]
+    assert extra.startswith(str(cache_dir / "sample_extra_sample_anchor-"))
+    results = json.loads((bundle / "work" / "audio2mouth" / "results.json").read_text())
+    assert results["extra_caches"] == [extra]
