@@ -44,12 +44,10 @@ def speech_coeffs_in(main: SpeakerCache, main_train_coeffs: np.ndarray, extra: S
     speech = np.asarray(extra.lower_face_shapes, np.float64) - np.asarray(extra.pose_offsets, np.float64)
     motion = speech - speech[valid].mean(0)
     linear = estimate_similarity(np.asarray(extra.reference)[STABLE], np.asarray(main.reference)[STABLE])[:, :2]
-    moved = motion @ linear.T
+    # The PCA rows are orthonormal, so a displacement's coefficients are its projection on them.
+    moved = (motion @ linear.T).reshape(len(motion), -1) @ np.asarray(main.pca.components, np.float64).T
     train = np.asarray(main_train_coeffs, np.float64)
-    centre = main.pca.decode(train.mean(0)).astype(np.float64)
-    coeffs = main.pca.encode((centre + moved).astype(np.float32)).astype(np.float64)
-    if match_motion:
-        mean = train.mean(0)
-        spread = ((coeffs[valid] - mean) ** 2).sum(1).mean()
-        coeffs = mean + (coeffs - mean) * np.sqrt(((train - mean) ** 2).sum(1).mean() / max(spread, 1e-12))
-    return np.where(valid[:, None], coeffs, 0.0).astype(np.float32)
+    mean = train.mean(0)
+    if match_motion:  # moved is zero-mean over the valid frames
+        moved *= np.sqrt(((train - mean) ** 2).sum(1).mean() / max((moved[valid] ** 2).sum(1).mean(), 1e-12))
+    return np.where(valid[:, None], mean + moved, 0.0).astype(np.float32)
