@@ -96,6 +96,7 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         augment: dict | None = None,
         extra_caches: list[str] | None = None,
         extra_match_motion: bool = True,
+        train_through_val: bool = False,
     ):
         super().__init__()
         if not (val_frac > 0 and test_frac > 0 and val_frac + test_frac <= 0.9):
@@ -108,6 +109,8 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         self.augment = dict(augment) if augment else None
         self.extra_caches = [str(c) for c in (extra_caches or [])]
         self.extra_match_motion = bool(extra_match_motion)
+        # the refit of audio2mouth/train.py: the val block joins the training windows (and the statistics)
+        self.train_through_val = bool(train_through_val)
         self.speaker: SpeakerData | None = None
 
     @property
@@ -132,19 +135,20 @@ class Audio2MouthDataModule(pl.LightningDataModule):
             (1 - self.val_frac - self.test_frac) * duration,
             (1 - self.test_frac) * duration,
         )
+        t_train_end = t_test if self.train_through_val else t_val
         self.block_times = {
-            "train": (0.0, t_val),
+            "train": (0.0, t_train_end),
             "val": (t_val, t_test),
             "test": (t_test, duration),
         }
 
-        in_train_frames = (frame_t < t_val) & valid
+        in_train_frames = (frame_t < t_train_end) & valid
         if in_train_frames.sum() < 10:
             raise LipsyncError(f"the train block of {cache.root} has too few valid frames")
         shapes = cache.pca.decode(coeffs[in_train_frames])
         opening = mouth_opening_from_shapes(shapes, cache.lower_face_indices)
         closed = opening <= np.quantile(opening, 0.1)
-        train_steps = step_t < t_val
+        train_steps = step_t < t_train_end
         self.speaker = SpeakerData(
             feature_norm=Normalizer.fit(feats[train_steps]),
             target_norm=Normalizer.fit(coeffs[in_train_frames]),
@@ -166,7 +170,7 @@ class Audio2MouthDataModule(pl.LightningDataModule):
                 f"the train block ({n_train} steps) is shorter than one window ({window})"
             )
         copies = [(norm_feats[:n_train], norm_targets[:n_train], step_mask[:n_train])]
-        copies += self._augmented_copies(cache, phones, t_val, frame_t, coeffs, valid)
+        copies += self._augmented_copies(cache, phones, t_train_end, frame_t, coeffs, valid)
         copies += [self._extra_copy(cache, coeffs[in_train_frames], path) for path in self.extra_caches]
         # Same number of windows per epoch with or without copies: the stride grows with their count.
         stride = max(1, int(round(self.stride_s * self.features.rate_hz * len(copies))))
@@ -208,12 +212,12 @@ class Audio2MouthDataModule(pl.LightningDataModule):
         print(f"note: {cache.root} holds no phones; recognizing them from its audio")
         return recognize(cache.audio)
 
-    def _augmented_copies(self, cache: SpeakerCache, phones, t_val: float, frame_t: np.ndarray,
+    def _augmented_copies(self, cache: SpeakerCache, phones, t_end: float, frame_t: np.ndarray,
                           coeffs: np.ndarray, valid: np.ndarray) -> list[tuple[np.ndarray, ...]]:
-        """Normalized (features, targets, mask) of each augmented copy of the train block."""
+        """Normalized (features, targets, mask) of each augmented copy of the train block (ending at t_end s)."""
         out = []
-        audio = cache.audio[: int(t_val * cache.audio_rate)]
-        in_block = frame_t < t_val
+        audio = cache.audio[: int(t_end * cache.audio_rate)]
+        in_block = frame_t < t_end
         for i, aug in enumerate(augmentations(self.augment)):
             scale = aug.time_scale
             moved = phones.scaled(scale) if phones is not None else None

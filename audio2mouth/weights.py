@@ -23,20 +23,22 @@ class BestWeights(Callback):
 
     def __init__(self, monitor: str = "val/mse"):
         self.monitor, self.best, self.state = monitor, float("inf"), None
+        self.epoch: int | None = None  # the epoch (0-based) whose weights are kept
 
     def on_validation_end(self, trainer, pl_module) -> None:
         value = trainer.callback_metrics.get(self.monitor)
         if trainer.sanity_checking or value is None or not float(value) < self.best:
             return
-        self.best = float(value)
+        self.best, self.epoch = float(value), int(trainer.current_epoch)
         self.state = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
 
     # Kept in Lightning's checkpoint (plain tensors), so a resumed run still ends with the best weights.
     def state_dict(self) -> dict:
-        return {"best": self.best, "state": self.state}
+        return {"best": self.best, "epoch": self.epoch, "state": self.state}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.best, self.state = float(state_dict.get("best", self.best)), state_dict.get("state")
+        self.epoch = state_dict.get("epoch", self.epoch)
 
 
 class AveragedWeights(Callback):
