@@ -31,6 +31,7 @@ from renderer.components import (
     ssim,
     to_signed,
     to_uint8,
+    weighted_gradient_loss,
     weighted_l1,
     weighted_ssim_loss,
 )
@@ -41,7 +42,8 @@ class RendererModule(pl.LightningModule):
 
     Generator loss = ``lambda_gan`` x GAN + ``lambda_fm`` x feature matching +
     ``lambda_l1`` x L1 whose weight is 1 + ``mouth_weight`` on the lips, + ``lambda_ssim`` x
-    (1 - SSIM) with the same weight, plus with a
+    (1 - SSIM) with the same weight, + ``lambda_grad`` x the gradient difference loss (edge
+    magnitudes, same weight), plus with a
     ``local_discriminator`` ``lambda_local`` x its GAN loss on a window of
     ``local_window`` x S px centred on the lips (both discriminators step together), and
     with a ``temporal_discriminator`` ``lambda_temporal`` x its GAN loss on (previous frame,
@@ -67,6 +69,7 @@ class RendererModule(pl.LightningModule):
         mouth_weight: float = 10.0,
         lambda_fm: float = 10.0,
         lambda_ssim: float = 0.0,
+        lambda_grad: float = 0.0,
         grid_dir: str | None = None,
         n_grid: int = 8,
         channels_last: bool = True,
@@ -150,6 +153,8 @@ class RendererModule(pl.LightningModule):
         loss_g = hp.lambda_gan * loss_gan + hp.lambda_fm * loss_fm + hp.lambda_l1 * loss_l1
         loss_ssim = weighted_ssim_loss(fake, real, weight) if hp.lambda_ssim > 0 else x.new_zeros(())
         loss_g = loss_g + hp.lambda_ssim * loss_ssim
+        loss_grad = weighted_gradient_loss(fake, real, weight) if hp.lambda_grad > 0 else x.new_zeros(())
+        loss_g = loss_g + hp.lambda_grad * loss_grad
         if local is not None:
             loss_local = self.gan_loss(self.local_discriminator(local(x, fake)), True, for_discriminator=False)
             loss_g = loss_g + hp.lambda_local * loss_local
@@ -171,6 +176,7 @@ class RendererModule(pl.LightningModule):
                 "train/fm": loss_fm,
                 "train/l1": loss_l1,
                 "train/ssim_loss": loss_ssim,
+                "train/grad_loss": loss_grad,
             },
             prog_bar=False,
             on_step=True,

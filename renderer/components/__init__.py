@@ -3,7 +3,13 @@
 from renderer.components.conditioning import input_channels, make_input, to_signed, to_uint8
 from renderer.components.ema import WeightAverage
 from renderer.components.fold import fold_batch_norms
-from renderer.components.losses import GANLoss, feature_matching_loss, weighted_l1, weighted_ssim_loss
+from renderer.components.losses import (
+    GANLoss,
+    feature_matching_loss,
+    weighted_gradient_loss,
+    weighted_l1,
+    weighted_ssim_loss,
+)
 from renderer.components.metrics import psnr, ssim
 from renderer.components.mouth_window import cut_windows, lip_centres
 from renderer.components.patchgan import MultiScaleDiscriminator, PatchDiscriminator
@@ -31,5 +37,6 @@ __all__ = [
     "to_uint8",
     "unet_depth",
     "weighted_l1",
+    "weighted_gradient_loss",
     "weighted_ssim_loss",
 ]

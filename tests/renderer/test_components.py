@@ -17,6 +17,7 @@ from renderer.components import (
     ssim,
     to_uint8,
     unet_depth,
+    weighted_gradient_loss,
     weighted_l1,
     weighted_ssim_loss,
 )
@@ -134,6 +135,26 @@ def test_weighted_ssim_loss_sees_blur_where_the_weight_is():
     fake = blurred.clone().requires_grad_()
     weighted_ssim_loss(fake, real, weight).backward()
     assert fake.grad is not None and fake.grad.abs().sum() > 0
+
+
+def test_gradient_loss_sees_lost_edges_where_the_weight_is():
+    rng = np.random.default_rng(2)
+    real = torch.from_numpy(rng.random((1, 3, 32, 32)).astype(np.float32) * 2 - 1)
+    assert weighted_gradient_loss(real, real).item() == 0.0
+    # a constant shift keeps every edge: no gradient loss, though its L1 is 0.5
+    assert weighted_gradient_loss(real + 0.5, real).item() == pytest.approx(0.0, abs=1e-6)
+    blurred = torch.nn.functional.avg_pool2d(real, 3, stride=1, padding=1, count_include_pad=False)
+    assert weighted_gradient_loss(blurred, real).item() > 0.3
+    mouth = torch.zeros(1, 1, 32, 32)
+    mouth[..., 8:24, 8:24] = 1
+    weight = 1 + 10 * mouth
+    blur_mouth, blur_else = real.clone(), blurred.clone()
+    blur_mouth[..., 8:24, 8:24] = blurred[..., 8:24, 8:24]
+    blur_else[..., 8:24, 8:24] = real[..., 8:24, 8:24]
+    assert weighted_gradient_loss(blur_mouth, real, weight) > weighted_gradient_loss(blur_else, real, weight)
+    fake = blurred.clone().requires_grad_()
+    weighted_gradient_loss(fake, real, weight).backward()
+    assert fake.grad.abs().sum() > 0
 
 
 def test_feature_matching_zero_on_identical_and_ignores_prediction():
