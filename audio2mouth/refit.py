@@ -37,13 +37,12 @@ def time_left_s(trainer: pl.Trainer) -> float | None:
     return float(timer.time_remaining(RunningStage.TRAINING) or 0.0)
 
 
-def refit(cfg: DictConfig, first_data, first_trainer: pl.Trainer, keeper: Callback, train_s: float,
-          callbacks: list[Callback]) -> tuple | str:
+def refit(cfg: DictConfig, first_data, first_trainer: pl.Trainer, keeper: Callback, train_s: float) -> tuple | str:
     """Fresh networks trained on train + val; returns (module, datamodule, trainer, epochs), or the
     reason the refit was skipped (a one-line string) when the time limit cannot hold it.
 
     The first pass's output gains move over unchanged: the refit has no held-out block to fit them
-    on. ``callbacks`` (timing, logging) are added to the refit's trainer.
+    on.
     """
     epochs = refit_epochs(keeper, first_trainer)
     epoch_s = train_s / max(int(first_trainer.current_epoch), 1)
@@ -64,7 +63,7 @@ def refit(cfg: DictConfig, first_data, first_trainer: pl.Trainer, keeper: Callba
     weights = str(cfg.get("weights", "best"))
     # no val block is left to pick a best epoch: the last one (the first pass's best) is kept
     keeper = make_weight_keeper("last" if weights == "best" else weights, float(cfg.get("average_from", 0.5)))
-    trainer = instantiate(cfg.trainer, callbacks=[keeper, *callbacks], logger=False, max_epochs=epochs,
+    trainer = instantiate(cfg.trainer, callbacks=[keeper], logger=False, max_epochs=epochs,
                           max_time=None, limit_val_batches=0, enable_checkpointing=False)
     trainer.fit(module, datamodule=datamodule)
     if kept_state(keeper) is not None:

@@ -55,6 +55,12 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def _test(trainer: pl.Trainer, module, datamodule) -> dict[str, float]:
+    """Test metrics of ``module`` on the held-out block, keyed without their ``test/`` prefix."""
+    metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    return {k.split("/", 1)[1]: float(v) for k, v in metrics.items()}
+
+
 def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     """Fit, test on the held-out block, save the model folder; returns results.json's dict.
 
@@ -104,19 +110,18 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     stop = stop_record(trainer)
     refit_record, first_data = None, datamodule
     if cfg.get("refit", False):
-        first = {k.split("/", 1)[1]: float(v)
-                 for k, v in trainer.test(module, datamodule=datamodule, verbose=False)[0].items()}
+        first = _test(trainer, module, datamodule)
         t1 = time.perf_counter()
-        outcome = refit(cfg, datamodule, trainer, keeper, train_time, [BatchTimer()])
+        outcome = refit(cfg, datamodule, trainer, keeper, train_time)
         if isinstance(outcome, str):
             print(f"note: {outcome}")
             refit_record = {"skipped": outcome}
         else:
             module, datamodule, trainer, epochs = outcome
             refit_record = {"epochs": epochs, "train_s": time.perf_counter() - t1, "first_pass_test": first}
-    test_metrics = trainer.test(module, datamodule=datamodule, verbose=False)[0]
+    test_metrics = _test(trainer, module, datamodule)
     if not trainer.is_global_zero:
-        return {"test": {k.split("/", 1)[1]: float(v) for k, v in test_metrics.items()}, "stop": stop}
+        return {"test": test_metrics, "stop": stop}
 
     save_bundle(
         out_dir,
@@ -151,10 +156,10 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
         "seed": int(cfg.seed),
         "cache": str(datamodule.cache_path),
         "extra_caches": list(datamodule.extra_caches),
-        "test": {k.split("/", 1)[1]: float(v) for k, v in test_metrics.items()},
+        "test": test_metrics,
         "target_variance": float(true.var(0).mean()) if len(true) else float("nan"),
         "mean_predictor_mse": mean_mse,
-        "mse_over_mean_predictor": float(test_metrics["test/mse"] / mean_mse) if mean_mse > 0 else float("nan"),
+        "mse_over_mean_predictor": float(test_metrics["mse"] / mean_mse) if mean_mse > 0 else float("nan"),
         "weights": str(cfg.get("weights", "best")),
         "best_val_mse": getattr(keeper, "best", None),  # weights=best only
         "output_gain": datamodule.speaker.gain().tolist(),
