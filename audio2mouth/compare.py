@@ -45,6 +45,7 @@ TABLE1 = [
     ("lmk_rmse_px", "landmark RMSE (px)", "{:.3f}"),
     ("mouth_corr", "mouth-opening r", "{:.3f}"),
     ("mouth_std_ratio", "opening std ratio", "{:.2f}"),
+    ("lip_lmd_over_still", "lip LMD / still mouth", "{:.3f}"),
 ]
 TABLE2 = [
     ("train_batch_s", "train batch (s)", 1.0, "{:.4f}"),

@@ -18,6 +18,11 @@ metrics add each frame's pose part (T, P, 2) back before measuring, as speak doe
   gap (points 62-66) over time; 1 = perfectly in phase.
 - mouth-opening std ratio: std of the predicted inner-lip gap / std of the true
   one. Below ~0.7 the mouth "mumbles" (MSE rewards a still, average mouth).
+- lip LMD / still mouth: the end-to-end LMD (lip points 48-67 of the lower face, each
+  set mean-centred, in full-frame px) of the decoded prediction, over the LMD of a
+  still mouth (the held-out block's own mean lip shape). The end-to-end target asks
+  the rendered mouth for <= 0.75; rendering can only add error, so this is the best
+  the renderer can make of the prediction.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 
 from landmarks.alignment import apply_transform, invert_transform
-from landmarks.indices import INNER_LOWER_MID, INNER_UPPER_MID
+from landmarks.indices import INNER_LOWER_MID, INNER_UPPER_MID, LIPS
+from landmarks.mouth_distance import centred_distance, still_distance
 from landmarks.pca import LowerFacePCA
 
 
@@ -85,6 +91,11 @@ def shape_metrics(
         back = invert_transform(np.asarray(transforms, dtype=np.float64)[mask])
         diff = apply_transform(back, pred_shapes) - apply_transform(back, true_shapes)
         out["lmk_rmse_px"] = float(np.sqrt((diff**2).sum(-1).mean()))
+        lips = np.isin(np.asarray(lower_face_indices), LIPS)
+        pred_lips, true_lips = apply_transform(back, pred_shapes)[:, lips], apply_transform(back, true_shapes)[:, lips]
+        still = float(still_distance(true_lips).mean())
+        out["lip_lmd_px"] = float(centred_distance(pred_lips, true_lips).mean())
+        out["lip_lmd_over_still"] = out["lip_lmd_px"] / still if still > 1e-12 else float("nan")
     return out
 
 
@@ -97,7 +108,8 @@ def all_metrics(
     transforms: np.ndarray | None = None,
     pose_offsets: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Every metric above as one flat dict (mse, mae, int_mse, lmk_rmse_px, mouth_corr, mouth_std_ratio)."""
+    """Every metric above as one flat dict (mse, mae, int_mse, mouth_corr, mouth_std_ratio and, with
+    ``transforms``, lmk_rmse_px, lip_lmd_px, lip_lmd_over_still)."""
     out = coefficient_metrics(pred, true, mask)
     out.update(shape_metrics(pred, true, mask, pca, lower_face_indices, transforms, pose_offsets))
     return out

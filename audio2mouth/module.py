@@ -22,6 +22,7 @@ from torch import nn
 
 from audio2mouth.components.discriminator import GANLoss
 from audio2mouth.components.ensemble import Ensemble, members_of
+from audio2mouth.lip_space import lip_space_map
 from audio2mouth.metrics import all_metrics, shape_metrics
 from audio2mouth.speaker import SpeakerData
 from audio2mouth.timing import steps_to_frames
@@ -55,6 +56,7 @@ class Audio2MouthModule(pl.LightningModule):
         input_noise: float = 0.0,
         name: str = "model",
         ensemble: int = 1,
+        lip_loss: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["net", "optimizer", "discriminator", "d_optimizer"])
@@ -67,11 +69,14 @@ class Audio2MouthModule(pl.LightningModule):
         self.opt_factory, self.d_opt_factory = optimizer, d_optimizer
         self.automatic_optimization = self.disc is None
         self.speaker: SpeakerData | None = None
+        self.lip_map: torch.Tensor | None = None  # (k, 2L), set with the speaker when lip_loss > 0
         self.last_eval: dict[str, dict[str, np.ndarray]] = {}
 
     def attach_speaker(self, speaker: SpeakerData) -> None:
-        """Give the module the PCA and target statistics it needs for metrics."""
+        """Give the module the PCA and target statistics it needs for metrics (and the lip loss)."""
         self.speaker = speaker
+        if self.hparams.lip_loss:
+            self.lip_map = torch.from_numpy(lip_space_map(speaker))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Normalized features (B, T, d) -> normalized coefficients (B, T, k)."""
@@ -101,13 +106,23 @@ class Audio2MouthModule(pl.LightningModule):
             noise[..., -self.hparams.n_visemes :] = 0
         return x + noise
 
+    def _reconstruction(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The coefficient loss, plus ``lip_loss`` x L1 on the centred lip points (see audio2mouth.lip_space)."""
+        loss = masked_loss(pred, target, mask, self.hparams.recon_loss)
+        if not self.hparams.lip_loss:
+            return loss
+        if self.lip_map is None:
+            raise RuntimeError("attach_speaker() must be called before training with lip_loss")
+        lip_map = self.lip_map.to(pred)
+        return loss + self.hparams.lip_loss * masked_loss(pred @ lip_map, target @ lip_map, mask, "l1")
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int):
         x, y, mask = batch["features"], batch["targets"], batch["mask"]
         # Every member sees its own noise draw. The loss is the sum of the members' own losses, so each
         # member gets exactly the gradient it would get trained alone, and none shares a gradient.
         inputs = [self._noisy(x) for _ in members_of(self.net)]
         fakes = [member(xi) for member, xi in zip(members_of(self.net), inputs, strict=True)]
-        losses_rec = torch.stack([masked_loss(f, y, mask, self.hparams.recon_loss) for f in fakes])
+        losses_rec = torch.stack([self._reconstruction(f, y, mask) for f in fakes])
         if self.disc is None:
             self.log("train/loss", losses_rec.mean(), prog_bar=True)
             return losses_rec.sum()

@@ -9,20 +9,16 @@ import numpy as np
 from skimage.metrics import structural_similarity
 
 from landmarks import indices as ix
+from landmarks.mouth_distance import centred_distance, still_distance
 from landmarks.sync import av_offset, frame_energy_db, relative_opening  # noqa: F401  (re-exported)
 
 MOUTH = ix.LIPS  # points 48-67
 
 
 def lmd(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
-    """Landmark distance per frame (T,): mean distance of mouth points 48-67, each set mean-centred.
-
-    Centring removes head position, so LMD measures mouth shape only; units are
-    those of the inputs (pixels).
-    """
-    p = pred[:, MOUTH] - pred[:, MOUTH].mean(1, keepdims=True)
-    t = true[:, MOUTH] - true[:, MOUTH].mean(1, keepdims=True)
-    return np.linalg.norm(p - t, axis=-1).mean(1)
+    """Landmark distance per frame (T,) of (T, 68, 2) landmarks: mean distance of mouth points 48-67,
+    each set mean-centred (head position removed; units those of the inputs, pixels)."""
+    return centred_distance(pred[:, MOUTH], true[:, MOUTH])
 
 
 def static_mouth_lmd(true: np.ndarray) -> np.ndarray:
@@ -31,8 +27,7 @@ def static_mouth_lmd(true: np.ndarray) -> np.ndarray:
     The bar a moving mouth must clear: LMD rewards an average mouth, so a model is only
     useful if its LMD is well below this.
     """
-    t = true[:, MOUTH] - true[:, MOUTH].mean(1, keepdims=True)
-    return np.linalg.norm(t - t.mean(0, keepdims=True), axis=-1).mean(1)
+    return still_distance(true[:, MOUTH])
 
 
 def psnr(pred: np.ndarray, true: np.ndarray) -> float:
