@@ -89,12 +89,11 @@ def shape_metrics(
     }
     if transforms is not None and len(pred_shapes):
         back = invert_transform(np.asarray(transforms, dtype=np.float64)[mask])
-        diff = apply_transform(back, pred_shapes) - apply_transform(back, true_shapes)
-        out["lmk_rmse_px"] = float(np.sqrt((diff**2).sum(-1).mean()))
+        pred_px, true_px = apply_transform(back, pred_shapes), apply_transform(back, true_shapes)
+        out["lmk_rmse_px"] = float(np.sqrt(((pred_px - true_px) ** 2).sum(-1).mean()))
         lips = np.isin(np.asarray(lower_face_indices), LIPS)
-        pred_lips, true_lips = apply_transform(back, pred_shapes)[:, lips], apply_transform(back, true_shapes)[:, lips]
-        still = float(still_distance(true_lips).mean())
-        out["lip_lmd_px"] = float(centred_distance(pred_lips, true_lips).mean())
+        still = float(still_distance(true_px[:, lips]).mean())
+        out["lip_lmd_px"] = float(centred_distance(pred_px[:, lips], true_px[:, lips]).mean())
         out["lip_lmd_over_still"] = out["lip_lmd_px"] / still if still > 1e-12 else float("nan")
     return out
 
