@@ -84,10 +84,14 @@ def default_renderer(size: int, overrides: list[str] = ()) -> NeuralRenderer:
     if mouth_reference:
         rng = np.random.default_rng(0)
         k = int(cfg.render_data.bank_size)
+        # the bank's faces: the benchmark face, each point moved by up to a pixel or two
+        in_box = frame_to_crop(face_landmarks(), box.frame_boxes(FACE_BOX[None])[0], box.size)
         bank = ReferenceBank(rng.integers(0, 256, (k, box.size, box.size, 3), dtype=np.uint8),
-                             rng.normal(0, 0.05, (k, 40)).astype(np.float32), np.zeros(k, np.float32))
+                             rng.normal(0, 0.05, (k, 40)).astype(np.float32), np.zeros(k, np.float32),
+                             (in_box + rng.normal(0, 1.0, (k, 68, 2))).astype(np.float32))
     config_record = {"crop_size": size, "use_reference": bool(cfg.use_reference), "render_box": box.to_dict(),
-                     "mouth_reference": mouth_reference, "face_map": {"size": size}}
+                     "mouth_reference": mouth_reference, "warp_reference": mouth_reference and bool(cfg.warp_reference),
+                     "face_map": {"size": size}}
     return NeuralRenderer(generator, config_record, bank=bank)
 
 
@@ -130,7 +134,8 @@ def bench_inference(renderer: NeuralRenderer, frames: list[np.ndarray], label: s
     per = {k: n / max(v, 1e-9) for k, v in timings.items()}
     print(
         f"inference {renderer.box.size} px ({'whole crop' if renderer.box.is_whole_crop else 'lower-face box'}"
-        f"{', reference bank' if renderer.bank is not None else ''}{label}): {n / total:.1f} frames/s end to end "
+        f"{', reference bank' if renderer.bank is not None else ''}{', warped' if renderer.warp_reference else ''}"
+        f"{label}): {n / total:.1f} frames/s end to end "
         f"(inputs {per['face_maps']:.0f}/s, render {per['render']:.1f}/s, paste at 720p {per['paste']:.0f}/s)"
         f"  ({load()})"
     )

@@ -89,7 +89,9 @@ class FacePairs(Dataset):
     """Pairs of one cache's frames at a render box, drawn once at construction.
 
     Items are dicts of uint8 (C, S, S) images and masks, plus the frame index;
-    with a reference bank also ``mouth_ref``, the bank crop given by ``ref_index``.
+    with a reference bank also ``mouth_ref``, the bank crop given by ``ref_index``
+    (with ``warp_reference``, warped onto the frame's own landmarks, once, here: as much
+    memory as the face maps, and no warping between training steps).
     ``previous_frame``: each item also carries the same keys, prefixed ``prev_``, of the
     frame just before it (for the temporal discriminator); where that frame is not in
     ``indices`` (a gap, the first frame) the item's own frame stands in: a still pair.
@@ -97,7 +99,7 @@ class FacePairs(Dataset):
 
     def __init__(self, source: RenderSource, indices: np.ndarray, mouth_dilate: float = 0.03,
                  bank: ReferenceBank | None = None, ref_index: np.ndarray | None = None,
-                 previous_frame: bool = False):
+                 previous_frame: bool = False, warp_reference: bool = False):
         size = source.box.size
         self.source, self.bank, self.ref_index = source, bank, ref_index
         self.indices = np.asarray(indices)
@@ -111,6 +113,10 @@ class FacePairs(Dataset):
             self.face_maps[j] = source.face_map(int(i))
             self.lower[j] = source.lower_mask(int(i))
             self.mouth[j] = mouth_mask(lm, size, mouth_dilate)
+        self.warped = None  # (N, S, S, 3) uint8 bank crops warped onto each frame's landmarks
+        if bank is not None and warp_reference:
+            targets = np.stack([source.landmarks(int(i)) for i in self.indices])
+            self.warped = bank.references(ref_index, targets)
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -131,7 +137,8 @@ class FacePairs(Dataset):
             "index": torch.tensor(int(self.indices[j])),
         }
         if self.bank is not None:
-            item["mouth_ref"] = torch.from_numpy(self.bank.crops[int(self.ref_index[j])]).permute(2, 0, 1)
+            ref = self.bank.crops[int(self.ref_index[j])] if self.warped is None else self.warped[j]
+            item["mouth_ref"] = torch.from_numpy(ref).permute(2, 0, 1)
         return item
 
 
@@ -150,7 +157,9 @@ def build_bank(source: RenderSource, train: np.ndarray, descriptors: np.ndarray,
     """A bank of ``size`` training frames spread over lip-shape space (``descriptors``: (N, 40) of ``train``)."""
     pick = farthest_points(descriptors, size)
     crops = np.stack([source.crop(int(train[k])) for k in pick])
-    return ReferenceBank(crops, descriptors[pick], source.cache.timestamps[train[pick]].astype(np.float32))
+    landmarks = np.stack([source.landmarks(int(train[k])) for k in pick]).astype(np.float32)
+    return ReferenceBank(crops, descriptors[pick], source.cache.timestamps[train[pick]].astype(np.float32),
+                         landmarks)
 
 
 class RendererDataModule(pl.LightningDataModule):
@@ -163,7 +172,8 @@ class RendererDataModule(pl.LightningDataModule):
     ``render_box``: ``face`` (the cache's crops) or ``lower`` (a square around the lower
     face, cut from the footage at ``render_size`` px, see :mod:`renderer.render_box`).
     ``mouth_reference``: each pair also carries the bank crop (``bank_size`` training
-    frames) whose lips are nearest, never one within ``exclude_s`` s of the target.
+    frames) whose lips are nearest, never one within ``exclude_s`` s of the target;
+    ``warp_reference``: that crop warped onto the target's landmarks.
     ``previous_frame``: training pairs also carry the previous frame's pair (``prev_*``),
     for a temporal discriminator; held-out pairs do not need it.
     ``render_size``: px the lower box is rendered at: ``None`` (= ``crop_size``), a multiple
@@ -187,6 +197,7 @@ class RendererDataModule(pl.LightningDataModule):
         mouth_reference: bool = False,
         bank_size: int = 256,
         exclude_s: float = 1.0,
+        warp_reference: bool = False,
         previous_frame: bool = False,
         render_size: int | str | None = None,
     ):
@@ -220,8 +231,9 @@ class RendererDataModule(pl.LightningDataModule):
             self.bank = build_bank(source, train, train_lips, int(hp.bank_size))
             refs["train"] = self.bank.nearest(train_lips, cache.timestamps[train], hp.exclude_s)
             refs["val"] = self.bank.nearest(split_lips(source, val))  # held out: no frame of it is in the bank
-        self.train_set = FacePairs(source, train, hp.mouth_dilate, self.bank, refs["train"], hp.previous_frame)
-        self.val_set = FacePairs(source, val, hp.mouth_dilate, self.bank, refs["val"])
+        warp = bool(hp.warp_reference)
+        self.train_set = FacePairs(source, train, hp.mouth_dilate, self.bank, refs["train"], hp.previous_frame, warp)
+        self.val_set = FacePairs(source, val, hp.mouth_dilate, self.bank, refs["val"], warp_reference=warp)
         self.face_map_params = cache.face_map_params
 
     def _render_box(self, cache: SpeakerCache, train: np.ndarray) -> RenderBox:

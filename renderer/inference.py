@@ -58,8 +58,17 @@ class NeuralRenderer:
         self.bank = bank
         if bool(config.get("mouth_reference")) and bank is None:
             raise LipsyncError("this renderer is conditioned on a reference bank; none was given")
+        # renderers trained before the option existed saw their bank crops unwarped
+        self.warp_reference = bool(config.get("warp_reference", False))
+        if self.warp_reference and bank is not None and bank.landmarks is None:
+            raise LipsyncError("this renderer warps its reference crops, but its bank has no landmarks")
         self.device = torch.device(device)
         self.batch_size = batch_size
+
+    def mouth_references(self, chosen: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """(T, S, S, 3) uint8 bank crops ``chosen`` (T,) for frames whose new landmarks are
+        (T, 68, 2) box px: warped onto them when this renderer was trained so."""
+        return self.bank.references(chosen, landmarks if self.warp_reference else None)
 
     def frame_box(self, crop_box: np.ndarray) -> np.ndarray:
         """(3,) render box in frame px for a face crop box (cx, cy, side) in frame px."""
@@ -159,6 +168,7 @@ class FrameInputs:
     face_map: np.ndarray  # (S, S, 3) uint8, drawn from the new landmarks and the template's edges
     mask: np.ndarray  # (S, S) {0, 1}: blanked from the reference and pasted back
     lips: np.ndarray  # (40,) lip descriptor of the new landmarks (reference bank key)
+    landmarks: np.ndarray  # (68, 2) the new landmarks in box px
 
 
 def paste_region(renderer: NeuralRenderer, crop_box: np.ndarray, template_landmarks: np.ndarray,
@@ -179,7 +189,7 @@ def frame_inputs(renderer: NeuralRenderer, frame: np.ndarray, crop_box: np.ndarr
     size, params = renderer.box.size, renderer.face_map_params
     reference = extract_crop(frame, box, size)
     face_map = draw_face_map(new, canny_edges(reference, params), params)
-    return FrameInputs(box, reference, face_map, mask, lip_descriptors(new[None], size)[0])
+    return FrameInputs(box, reference, face_map, mask, lip_descriptors(new[None], size)[0], new)
 
 
 @dataclass
@@ -236,7 +246,7 @@ def render_boxes(
             lips = np.stack([x.lips for x in inputs.values()])
             chosen = renderer.bank.sequence(lips, current=current_ref)
             current_ref = int(chosen[-1])
-            mouth_refs = renderer.bank.crops[chosen]
+            mouth_refs = renderer.mouth_references(chosen, np.stack([x.landmarks for x in inputs.values()]))
         timings["face_maps"] += time.perf_counter() - tick
         tick = time.perf_counter()
         if inputs:

@@ -10,6 +10,10 @@ as plain arrays (``reference_bank.npz``) next to the renderer's weights.
 Lip descriptor: the 20 lip points (48-67) in render-box px, centred on their mean
 and divided by the box size, flattened to (40,). Training excludes bank frames
 closer in time than ``exclude_s`` to the target, so the answer never leaks.
+
+The bank also keeps each crop's 68 landmarks, so a chosen crop can be warped onto
+the target's (``warp_reference``, :mod:`renderer.reference_warp`). Banks saved
+before that have none and can only be used unwarped.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import numpy as np
 
 from landmarks import indices as ix
 from landmarks.errors import LipsyncError
+from renderer.reference_warp import warp_reference
 
 FILE = "reference_bank.npz"
 
@@ -50,11 +55,28 @@ def farthest_points(descriptors: np.ndarray, k: int, seed: int = 0) -> np.ndarra
 
 @dataclass
 class ReferenceBank:
-    """``crops`` (K, S, S, 3) uint8 render-box crops, ``descriptors`` (K, 40), ``times`` (K,) seconds."""
+    """``crops`` (K, S, S, 3) uint8 render-box crops, ``descriptors`` (K, 40), ``times`` (K,) seconds,
+    ``landmarks`` (K, 68, 2) float32 in render-box px (None in banks saved before they were kept)."""
 
     crops: np.ndarray
     descriptors: np.ndarray
     times: np.ndarray
+    landmarks: np.ndarray | None = None
+
+    def references(self, chosen: np.ndarray, targets: np.ndarray | None = None) -> np.ndarray:
+        """(T, S, S, 3) uint8 crops of bank entries ``chosen`` (T,).
+
+        With ``targets`` (T, 68, 2) landmarks in render-box px, each crop is warped so
+        its own landmarks land on its target's.
+        """
+        crops = self.crops[np.asarray(chosen)]
+        if targets is None:
+            return crops
+        if self.landmarks is None:
+            raise LipsyncError("this reference bank has no landmarks to warp its crops with; "
+                               "train the renderer again or set warp_reference=false")
+        return np.stack([warp_reference(crop, self.landmarks[k], target)
+                         for crop, k, target in zip(crops, chosen, targets, strict=True)])
 
     def nearest(self, descriptors: np.ndarray, times: np.ndarray | None = None,
                 exclude_s: float = 0.0) -> np.ndarray:
@@ -94,7 +116,8 @@ class ReferenceBank:
     def save(self, run_dir: str | Path) -> Path:
         path = Path(run_dir) / FILE
         tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, crops=self.crops, descriptors=self.descriptors, times=self.times)
+        extra = {} if self.landmarks is None else {"landmarks": self.landmarks}
+        np.savez(tmp, crops=self.crops, descriptors=self.descriptors, times=self.times, **extra)
         os.replace(tmp, path)
         return path
 
@@ -105,6 +128,7 @@ class ReferenceBank:
             raise LipsyncError(f"this renderer needs its reference bank, missing: {path}")
         try:
             with np.load(path, allow_pickle=False) as data:
-                return cls(data["crops"], data["descriptors"], data["times"])
+                landmarks = data["landmarks"] if "landmarks" in data.files else None
+                return cls(data["crops"], data["descriptors"], data["times"], landmarks)
         except (OSError, KeyError, ValueError) as err:
             raise LipsyncError(f"unreadable reference bank {path}: {err.__class__.__name__}") from err

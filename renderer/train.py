@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from landmarks.errors import exit_on_user_error
+from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
 from renderer.bundle import save_renderer
 from renderer.components import input_channels, odd_part
@@ -76,6 +76,9 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     )  # fail early on a missing or mismatched cache, before any network is built
     n_in = input_channels(bool(cfg.use_reference), bool(cfg.get("mouth_reference", False)))
     generator_cfg = OmegaConf.to_container(cfg.render_model.generator, resolve=True)
+    if generator_cfg.get("residual") and datamodule.bank is None:
+        raise LipsyncError("render_model.generator.residual corrects the reference bank's crop: "
+                           "it needs mouth_reference=true and render_box=lower")
     generator_cfg["in_channels"] = n_in
     size = datamodule.render_box.size  # render_size (crop_size unless set)
     generator_cfg["crop_size"] = size
@@ -93,6 +96,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
         "crop_size": int(cfg.crop_size),
         "use_reference": bool(cfg.use_reference),
         "mouth_reference": datamodule.bank is not None,
+        "warp_reference": datamodule.bank is not None and bool(datamodule.hparams.warp_reference),
         "render_box": datamodule.render_box.to_dict(),
         "generator": generator_cfg,
         "face_map": datamodule.face_map_params.to_dict(),

@@ -108,6 +108,12 @@ class UNetGenerator(nn.Module):
     in a few hundred steps instead of several epochs. ``refine_map=False`` keeps the
     face map (the input's first 3 channels) out of that head, so its lines cannot be
     copied into the picture at full resolution; the decoder still sees them.
+    ``residual`` (needs ``refine``): the head paints a correction on top of the input's
+    last 3 channels (the reference bank's crop, warped onto the target's landmarks)
+    instead of the picture itself. Lighting and colour between two frames of one
+    speaker differ smoothly, so the correction can be smooth and the reference's
+    texture (stubble, teeth, lip lines) survives, where a picture painted from
+    scratch under an L1 loss comes out as the average of what it could be.
     """
 
     def __init__(
@@ -122,8 +128,12 @@ class UNetGenerator(nn.Module):
         bottleneck: int = 1,
         refine: bool = True,
         refine_map: bool = True,
+        residual: bool = False,
     ):
         super().__init__()
+        if residual and not refine:
+            raise ValueError("residual needs the full-resolution head (refine=true)")
+        self.residual = residual
         self.crop_size = crop_size
         self.in_channels = in_channels
         depth = unet_depth(crop_size, bottleneck)
@@ -142,11 +152,15 @@ class UNetGenerator(nn.Module):
         self.head_skip = 0 if refine_map else FACE_MAP_CHANNELS
         self.head = (
             nn.Sequential(
-                nn.Conv2d(decoded + in_channels - self.head_skip, out_channels, 3, padding=1), nn.Tanh()
+                nn.Conv2d(decoded + in_channels - self.head_skip, out_channels, 3, padding=1),
+                nn.Identity() if residual else nn.Tanh(),
             )
             if refine
             else None
         )
+        if residual:  # start as the reference itself: no correction until one is learned
+            nn.init.zeros_(self.head[0].weight)
+            nn.init.zeros_(self.head[0].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.crop_size or x.shape[-2] != self.crop_size:
@@ -154,4 +168,9 @@ class UNetGenerator(nn.Module):
                 f"input is {tuple(x.shape[-2:])}, generator expects {self.crop_size} px"
             )
         y = self.model(x)
-        return y if self.head is None else self.head(torch.cat([y, x[:, self.head_skip :]], 1))
+        if self.head is None:
+            return y
+        out = self.head(torch.cat([y, x[:, self.head_skip :]], 1))
+        if self.residual:  # the correction on the reference, kept in image range
+            return (x[:, -out.shape[1] :] + out).clamp(-1.0, 1.0)
+        return out

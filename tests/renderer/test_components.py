@@ -49,6 +49,27 @@ def test_refine_head_sees_the_face_map_only_when_asked(refine_map: bool):
         assert torch.allclose(gen(new_map), base) != refine_map
 
 
+def test_residual_generator_starts_as_its_reference_and_learns_a_correction():
+    torch.manual_seed(0)
+    gen = UNetGenerator(9, crop_size=64, ngf=8, max_channels=32, residual=True)
+    x = torch.rand(2, 9, 64, 64) * 2 - 1
+    assert torch.equal(gen(x), x[:, 6:])  # no correction before training
+    # a brighter target: a few steps on the L1 learn to add light on top of the reference
+    opt = torch.optim.Adam(gen.parameters(), lr=1e-2)
+    target = (x[:, 6:] + 0.2).clamp(-1, 1)
+    first = (gen(x) - target).abs().mean().item()
+    for _ in range(30):
+        opt.zero_grad()
+        loss = (gen(x) - target).abs().mean()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+    out = gen(x)
+    assert out.min() >= -1 and out.max() <= 1
+    with pytest.raises(ValueError, match="refine"):
+        UNetGenerator(9, crop_size=64, refine=False, residual=True)
+
+
 def test_generator_depth_follows_crop_size():
     assert [unet_depth(s) for s in (64, 128, 256, 512)] == [6, 7, 8, 9]
     gen = UNetGenerator(3, crop_size=64, ngf=4, max_channels=16)

@@ -15,6 +15,8 @@ import yaml
 from landmarks.errors import LipsyncError
 from renderer.datamodule import RendererDataModule, time_split
 from renderer.inference import load_renderer
+from renderer.preview import preview
+from renderer.reference_bank import ReferenceBank
 from renderer.train import build, train
 
 TINY = [
@@ -117,6 +119,26 @@ def test_render_size_decouples_the_network_from_the_cache_crop(fake_cache, compo
         build(compose_cfg([*overrides, "render_size=100"]))
     with pytest.raises(LipsyncError, match="render_box=lower"):
         build(compose_cfg([*overrides, "render_size=192", "render_box=face", "mouth_reference=false"]))
+    with pytest.raises(LipsyncError, match="mouth_reference=true"):
+        build(compose_cfg([*overrides, "mouth_reference=false", "render_model.generator.residual=true"]))
+
+
+def test_a_warping_residual_renderer_trains_exports_and_previews(fake_cache, compose_cfg, tmp_path):
+    cache = fake_cache(size=128, n_frames=60)
+    cfg = compose_cfg([f"render_data.cache={cache}", "+trainer.fast_dev_run=true", "render_data.batch_size=2",
+                       "render_data.gap_s=0", "render_data.bank_size=16", "warp_reference=true",
+                       "render_model.generator.residual=true", *TINY, *CPU])
+    train(cfg)
+    run = cfg.paths.output_dir
+    renderer = load_renderer(run, crop_size=128)
+    assert renderer.warp_reference and renderer.bank.landmarks.shape == (16, 68, 2)
+    report = preview(str(run), str(cache), str(tmp_path / "preview"), start_s=1.6, n_png=1)
+    assert report["frames"] == 20 and np.isfinite(report["psnr_box_db"])
+    # the same weights with a bank saved before banks kept landmarks cannot warp: refused on load
+    bank = ReferenceBank.load(run)
+    ReferenceBank(bank.crops, bank.descriptors, bank.times).save(run)
+    with pytest.raises(LipsyncError, match="no landmarks"):
+        load_renderer(run, crop_size=128)
 
 
 def test_gpu_configs_compose_with_ddp(compose_cfg):
