@@ -91,6 +91,7 @@ def default_renderer(size: int, overrides: list[str] = ()) -> NeuralRenderer:
                              (in_box + rng.normal(0, 1.0, (k, 68, 2))).astype(np.float32))
     config_record = {"crop_size": size, "use_reference": bool(cfg.use_reference), "render_box": box.to_dict(),
                      "mouth_reference": mouth_reference, "warp_reference": mouth_reference and bool(cfg.warp_reference),
+                     "detail_transfer": float(cfg.detail_transfer) if mouth_reference else 0.0,
                      "face_map": {"size": size}}
     return NeuralRenderer(generator, config_record, bank=bank)
 
@@ -135,6 +136,7 @@ def bench_inference(renderer: NeuralRenderer, frames: list[np.ndarray], label: s
     print(
         f"inference {renderer.box.size} px ({'whole crop' if renderer.box.is_whole_crop else 'lower-face box'}"
         f"{', reference bank' if renderer.bank is not None else ''}{', warped' if renderer.warp_reference else ''}"
+        f"{f', detail x{renderer.detail_transfer:g}' if renderer.detail_transfer else ''}"
         f"{label}): {n / total:.1f} frames/s end to end "
         f"(inputs {per['face_maps']:.0f}/s, render {per['render']:.1f}/s, paste at 720p {per['paste']:.0f}/s)"
         f"  ({load()})"

@@ -38,9 +38,10 @@ class SpeakerBundle:
 
     root: Path
     manifest: dict
+    detail_transfer: float | None = None  # the renderer's fine-detail gain in place of its own (None: its own)
 
     @classmethod
-    def open(cls, root: str | Path) -> SpeakerBundle:
+    def open(cls, root: str | Path, detail_transfer: float | None = None) -> SpeakerBundle:
         root = Path(root)
         path = root / MANIFEST
         if not path.exists():
@@ -59,7 +60,7 @@ class SpeakerBundle:
         for part in ("audio2mouth", "renderer", "template"):
             if not (root / part).is_dir():
                 raise LipsyncError(f"bundle {root} is incomplete: {part}/ is missing")
-        return cls(root, manifest)
+        return cls(root, manifest, None if detail_transfer is None else float(detail_transfer))
 
     @property
     def speaker(self) -> str:
@@ -103,7 +104,7 @@ class SpeakerBundle:
     def renderer(self):
         from renderer.inference import load_renderer
 
-        return load_renderer(self.root / "renderer", crop_size=self.crop_size)
+        return load_renderer(self.root / "renderer", crop_size=self.crop_size, detail_transfer=self.detail_transfer)
 
 
 def write_manifest(root: Path, manifest: dict) -> None:

@@ -102,7 +102,7 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser())
+    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser(), cfg.get("detail_transfer"))
     clip = Path(required(cfg, "clip")).expanduser()
     out = Path(required(cfg, "out")).expanduser()
     ensure_writable(out.parent)

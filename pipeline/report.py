@@ -96,9 +96,9 @@ def frame_strip(bundle: SpeakerBundle, n: int, out: Path) -> Path:
         if j in picks:
             lm = cache.landmarks[j]
             x = frame_inputs(renderer, frame, cache.crop_boxes[j], lm, lm)
-            refs = (renderer.mouth_references(renderer.bank.nearest(x.lips[None]), x.landmarks[None])
-                    if renderer.bank is not None else None)
-            rendered = renderer.render(x.face_map[None], x.reference[None], x.mask[None], refs)[0]
+            refs, detail = (renderer.mouth_references(renderer.bank.nearest(x.lips[None]), x.landmarks[None])
+                            if renderer.bank is not None else (None, None))
+            rendered = renderer.render(x.face_map[None], x.reference[None], x.mask[None], refs, detail)[0]
             rows.append(np.concatenate([x.reference, x.face_map, rendered], axis=1))
     return save_strip(rows, out)
 

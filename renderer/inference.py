@@ -28,6 +28,7 @@ from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams, canny_edges, draw_face_map, lower_face_mask
 from renderer.bundle import load_generator
 from renderer.components import fold_batch_norms, make_input, to_uint8
+from renderer.detail_transfer import transfer_detail
 from renderer.paste import feather_mask, paste_back
 from renderer.reference_bank import ReferenceBank, lip_descriptors
 from renderer.render_box import RenderBox
@@ -62,13 +63,23 @@ class NeuralRenderer:
         self.warp_reference = bool(config.get("warp_reference", False))
         if self.warp_reference and bank is not None and bank.landmarks is None:
             raise LipsyncError("this renderer warps its reference crops, but its bank has no landmarks")
+        # renderers exported before the option existed were measured without it: 0
+        self.detail_transfer = float(config.get("detail_transfer", 0.0)) if bank is not None else 0.0
+        if self.detail_transfer and bank.landmarks is None:
+            raise LipsyncError("this renderer takes fine detail from its warped bank crops, but its bank has "
+                               "no landmarks (saved before they were kept); set detail_transfer: 0 in its "
+                               "renderer.yaml or train it again")
         self.device = torch.device(device)
         self.batch_size = batch_size
 
-    def mouth_references(self, chosen: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-        """(T, S, S, 3) uint8 bank crops ``chosen`` (T,) for frames whose new landmarks are
-        (T, 68, 2) box px: warped onto them when this renderer was trained so."""
-        return self.bank.references(chosen, landmarks if self.warp_reference else None)
+    def mouth_references(self, chosen: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Bank crops ``chosen`` (T,) for frames whose new landmarks are (T, 68, 2) box px:
+        (the network's input, warped onto them when this renderer was trained so; the crops
+        warped onto them for :func:`renderer.detail_transfer.transfer_detail`, None when it is off),
+        each (T, S, S, 3) uint8."""
+        warped = self.bank.references(chosen, landmarks) if self.warp_reference or self.detail_transfer else None
+        inputs = warped if self.warp_reference else self.bank.references(chosen)
+        return inputs, warped if self.detail_transfer else None
 
     def frame_box(self, crop_box: np.ndarray) -> np.ndarray:
         """(3,) render box in frame px for a face crop box (cx, cy, side) in frame px."""
@@ -101,13 +112,16 @@ class NeuralRenderer:
         references: np.ndarray | None = None,
         lower_masks: np.ndarray | None = None,
         mouth_refs: np.ndarray | None = None,
+        detail_refs: np.ndarray | None = None,
     ) -> np.ndarray:
         """Rendered crops (B, S, S, 3) uint8 RGB.
 
         With reference conditioning, ``references`` are the template crops
         (B, S, S, 3) uint8 and ``lower_masks`` (B, S, S) {0, 1} the region to blank
         (see :func:`reference_mask`). A renderer with a reference bank also needs
-        ``mouth_refs`` (B, S, S, 3) uint8, the bank crops chosen for these frames.
+        ``mouth_refs`` (B, S, S, 3) uint8, the bank crops chosen for these frames, and,
+        when its ``detail_transfer`` is on, ``detail_refs``: the same crops warped onto
+        the frames' landmarks (both from :meth:`mouth_references`).
         """
         self._check("face maps", face_maps, 3)
         if self.use_reference:
@@ -121,6 +135,10 @@ class NeuralRenderer:
             if mouth_refs is None:
                 raise LipsyncError("this renderer needs mouth reference crops from its bank")
             self._check("mouth references", mouth_refs, 3)
+        if self.detail_transfer:
+            if detail_refs is None:
+                raise LipsyncError("this renderer takes fine detail from warped bank crops; pass detail_refs")
+            self._check("detail references", detail_refs, 3)
         out = np.empty_like(face_maps)
         for start in range(0, len(face_maps), self.batch_size):
             part = slice(start, start + self.batch_size)
@@ -132,7 +150,7 @@ class NeuralRenderer:
                 self._tensor(mouth_refs[part]) if self.bank is not None else None,
             ).contiguous(memory_format=torch.channels_last)
             out[part] = to_uint8(self.generator(x)).permute(0, 2, 3, 1).cpu().numpy()
-        return out
+        return transfer_detail(out, detail_refs, self.detail_transfer) if self.detail_transfer else out
 
 
 def load_renderer(
@@ -140,9 +158,13 @@ def load_renderer(
     crop_size: int | None = None,
     device: str | torch.device = "cpu",
     batch_size: int = 16,
+    detail_transfer: float | None = None,
 ) -> NeuralRenderer:
-    """Load a trained renderer run directory; ``crop_size`` must match the checkpoint's if given."""
+    """Load a trained renderer run directory; ``crop_size`` must match the checkpoint's if given.
+    ``detail_transfer``: a gain in place of the one the renderer was exported with."""
     generator, config = load_generator(run_dir, crop_size, device)
+    if detail_transfer is not None:
+        config = {**config, "detail_transfer": float(detail_transfer)}
     bank = ReferenceBank.load(run_dir) if config.get("mouth_reference") else None
     return NeuralRenderer(generator, config, device, batch_size, bank)
 
@@ -241,18 +263,19 @@ def render_boxes(
         tick = time.perf_counter()
         inputs = {j: frame_inputs(renderer, batch[j], crop_boxes[start + j], template_landmarks[start + j],
                                   new_landmarks[start + j]) for j in range(len(batch)) if valid[start + j]}
-        crops, mouth_refs = {}, None
+        crops, mouth_refs, detail_refs = {}, None, None
         if inputs and renderer.bank is not None:
             lips = np.stack([x.lips for x in inputs.values()])
             chosen = renderer.bank.sequence(lips, current=current_ref)
             current_ref = int(chosen[-1])
-            mouth_refs = renderer.mouth_references(chosen, np.stack([x.landmarks for x in inputs.values()]))
+            targets = np.stack([x.landmarks for x in inputs.values()])
+            mouth_refs, detail_refs = renderer.mouth_references(chosen, targets)
         timings["face_maps"] += time.perf_counter() - tick
         tick = time.perf_counter()
         if inputs:
             todo = list(inputs.values())
             out = renderer.render(np.stack([x.face_map for x in todo]), np.stack([x.reference for x in todo]),
-                                  np.stack([x.mask for x in todo]), mouth_refs)
+                                  np.stack([x.mask for x in todo]), mouth_refs, detail_refs)
             crops = dict(zip(inputs, out, strict=True))
         timings["render"] += time.perf_counter() - tick
         for j, frame in enumerate(batch):

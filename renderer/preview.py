@@ -50,10 +50,12 @@ def preview(
     n_png: int = 4,
     mp4: bool = False,
     colour_match: bool = True,
+    detail_transfer: float | None = None,
 ) -> dict[str, float]:
-    """Render a segment, save PNGs (and an mp4); returns the checks (units in the keys)."""
+    """Render a segment, save PNGs (and an mp4); returns the checks (units in the keys).
+    ``detail_transfer``: a gain in place of the renderer's own (None: its own)."""
     cache = SpeakerCache(resolve_cache(cache_dir))
-    renderer = load_renderer(run_dir, crop_size=cache.crop_size)
+    renderer = load_renderer(run_dir, crop_size=cache.crop_size, detail_transfer=detail_transfer)
     video = Path(cache.meta["source"]["video"])
     t = cache.timestamps
     start = int(np.searchsorted(t, start_s if start_s is not None else t[-1] * 0.8))
@@ -124,6 +126,7 @@ def preview(
         "seam_colour_shift_rgb_levels": [round(float(v), 2) for v in shift],
         "added_jitter_levels": round(float(np.mean(jitter)), 2) if jitter else 0.0,
         "psnr_box_db": round(float(np.mean(psnrs)), 2),
+        "detail_transfer": renderer.detail_transfer,
         **mouth.summary(),
     }
     strip = mouth.strip()
@@ -146,6 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--png", type=int, default=4, help="number of PNG samples")
     parser.add_argument("--mp4", action="store_true", help="also write preview.mp4 with the audio")
     parser.add_argument("--no-colour-match", action="store_true")
+    parser.add_argument("--detail-transfer", type=float, default=None, metavar="GAIN",
+                        help="fine-detail gain in place of the renderer's own (0: the network's output alone)")
     args = parser.parse_args(argv)
     report = preview(
         args.run_dir,
@@ -156,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         args.png,
         args.mp4,
         not args.no_colour_match,
+        args.detail_transfer,
     )
     print(json.dumps(report))
 

@@ -66,6 +66,19 @@ class ExportBestGenerator(pl.Callback):
         self.best = float(state_dict.get("best", self.best))
 
 
+def detail_gain(cfg: DictConfig, has_bank: bool) -> float:
+    """The ``detail_transfer`` gain the renderer is exported with: it takes detail from the
+    reference bank's crops, so a renderer without a bank renders without it (said in the log)."""
+    gain = float(cfg.get("detail_transfer", 0.0))
+    if gain < 0:
+        raise LipsyncError(f"detail_transfer must be >= 0 (0 turns it off), got {gain}")
+    if gain and not has_bank:
+        log.warning("detail_transfer takes fine detail from the reference bank; this renderer has none "
+                    "(mouth_reference=false or render_box=face), so it renders without it")
+        return 0.0
+    return gain
+
+
 def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, dict]:
     """Instantiate the data module and the LightningModule; returns them and the export config."""
     temporal = cfg.render_model.get("temporal_discriminator")
@@ -97,6 +110,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
         "use_reference": bool(cfg.use_reference),
         "mouth_reference": datamodule.bank is not None,
         "warp_reference": datamodule.bank is not None and bool(datamodule.hparams.warp_reference),
+        "detail_transfer": detail_gain(cfg, datamodule.bank is not None),
         "render_box": datamodule.render_box.to_dict(),
         "generator": generator_cfg,
         "face_map": datamodule.face_map_params.to_dict(),

@@ -121,7 +121,7 @@ class _Identity:
     def paste_weight(self, mask, feather=0.04):
         return feather_mask(mask, feather)
 
-    def render(self, face_maps, references=None, lower_masks=None, mouth_refs=None):
+    def render(self, face_maps, references=None, lower_masks=None, mouth_refs=None, detail_refs=None):
         self.rendered += len(face_maps)
         return np.full_like(face_maps, 200)
 

@@ -112,9 +112,17 @@ def test_render_size_decouples_the_network_from_the_cache_crop(fake_cache, compo
     renderer = load_renderer(cfg.paths.output_dir, crop_size=128)
     assert renderer.box.size == 192 and renderer.bank.crops.shape[1:] == (192, 192, 3)
     assert renderer.generator.crop_size == 192
-    maps = np.zeros((1, 192, 192, 3), np.uint8)
-    out = renderer.render(maps, maps, np.zeros((1, 192, 192), np.uint8), maps)
+    maps, masks = np.zeros((1, 192, 192, 3), np.uint8), np.zeros((1, 192, 192), np.uint8)
+    assert renderer.detail_transfer == cfg.detail_transfer > 0  # exported with the default gain
+    out = renderer.render(maps, maps, masks, maps, maps)
     assert out.shape == (1, 192, 192, 3)
+    with pytest.raises(LipsyncError, match="detail_refs"):
+        renderer.render(maps, maps, masks, maps)
+    assert load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=0).detail_transfer == 0
+    # without a bank there is no detail to take: exported off
+    assert build(compose_cfg([*overrides, "mouth_reference=false"]))[2]["detail_transfer"] == 0
+    with pytest.raises(LipsyncError, match=">= 0"):
+        build(compose_cfg([*overrides, "detail_transfer=-1"]))
     with pytest.raises(LipsyncError, match="multiple of 32"):
         build(compose_cfg([*overrides, "render_size=100"]))
     with pytest.raises(LipsyncError, match="render_box=lower"):
