@@ -106,21 +106,27 @@ def test_render_size_decouples_the_network_from_the_cache_crop(fake_cache, compo
     cache = fake_cache(size=128, n_frames=30)
     overrides = [f"render_data.cache={cache}", "+trainer.fast_dev_run=true", "render_data.batch_size=2",
                  "render_data.gap_s=0", *TINY, *CPU]
-    cfg = compose_cfg([*overrides, "render_size=192"])
+    cfg = compose_cfg([*overrides, "render_size=192", "detail_transfer=1.5"])
     metrics = train(cfg)
     assert np.isfinite(metrics["val/psnr"])
     renderer = load_renderer(cfg.paths.output_dir, crop_size=128)
     assert renderer.box.size == 192 and renderer.bank.crops.shape[1:] == (192, 192, 3)
     assert renderer.generator.crop_size == 192
     maps, masks = np.zeros((1, 192, 192, 3), np.uint8), np.zeros((1, 192, 192), np.uint8)
-    assert renderer.detail_transfer == cfg.detail_transfer > 0  # exported with the default gain
+    assert renderer.detail_transfer == 1.5  # exported with its gain
     out = renderer.render(maps, maps, masks, maps, maps)
     assert out.shape == (1, 192, 192, 3)
     with pytest.raises(LipsyncError, match="detail_refs"):
         renderer.render(maps, maps, masks, maps)
     assert load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=0).detail_transfer == 0
+    # a bank saved before banks kept landmarks has nothing to warp the detail with: refused, unless turned off
+    bank = ReferenceBank.load(cfg.paths.output_dir)
+    ReferenceBank(bank.crops, bank.descriptors, bank.times).save(cfg.paths.output_dir)
+    with pytest.raises(LipsyncError, match="detail_transfer: 0"):
+        load_renderer(cfg.paths.output_dir, crop_size=128)
+    assert load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=0).bank.landmarks is None
     # without a bank there is no detail to take: exported off
-    assert build(compose_cfg([*overrides, "mouth_reference=false"]))[2]["detail_transfer"] == 0
+    assert build(compose_cfg([*overrides, "mouth_reference=false", "detail_transfer=1.5"]))[2]["detail_transfer"] == 0
     with pytest.raises(LipsyncError, match=">= 0"):
         build(compose_cfg([*overrides, "detail_transfer=-1"]))
     with pytest.raises(LipsyncError, match="multiple of 32"):
