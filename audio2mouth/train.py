@@ -83,7 +83,8 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     module.attach_speaker(datamodule.speaker)
 
     timer = BatchTimer()
-    keeper = make_weight_keeper(str(cfg.get("weights", "best")), float(cfg.get("average_from", 0.5)))
+    keeper = make_weight_keeper(str(cfg.get("weights", "best")), float(cfg.get("average_from", 0.5)),
+                                str(cfg.get("weights_monitor", "val/mse")))
     # MeanOverRanks first: early stopping, the weight keeper and checkpoints must see the DDP-averaged metric.
     callbacks = [MeanOverRanks(), timer, keeper, *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c),
                  *(callbacks or [])]
@@ -161,7 +162,9 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
         "mean_predictor_mse": mean_mse,
         "mse_over_mean_predictor": float(test_metrics["mse"] / mean_mse) if mean_mse > 0 else float("nan"),
         "weights": str(cfg.get("weights", "best")),
-        "best_val_mse": getattr(keeper, "best", None),  # weights=best only
+        # weights=best only: the kept epoch's value of the monitored val metric
+        "best_val": ({keeper.monitor: keeper.best, "epoch": keeper.epoch}
+                     if hasattr(keeper, "monitor") else None),
         "output_gain": datamodule.speaker.gain().tolist(),
         "opening_gain": float(datamodule.speaker.opening_gain),
         "train_batch_s": float(np.median(timer.times)) if timer.times else float("nan"),

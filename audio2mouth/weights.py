@@ -19,7 +19,8 @@ from landmarks.errors import LipsyncError
 
 
 class BestWeights(Callback):
-    """Keeps the generator weights of the best ``val/mse`` in memory (no checkpoint pickles)."""
+    """Keeps the generator weights of the lowest ``monitor`` (default ``val/mse``) in memory (no checkpoint
+    pickles)."""
 
     def __init__(self, monitor: str = "val/mse"):
         self.monitor, self.best, self.state = monitor, float("inf"), None
@@ -73,10 +74,11 @@ class AveragedWeights(Callback):
         self.count, self.state = int(state_dict.get("count", 0)), state_dict.get("state")
 
 
-def make_weight_keeper(kind: str, average_from: float = 0.5) -> Callback:
-    """The callback behind ``weights=best|last|average``; ``last`` keeps nothing (the final weights stay)."""
+def make_weight_keeper(kind: str, average_from: float = 0.5, monitor: str = "val/mse") -> Callback:
+    """The callback behind ``weights=best|last|average``; ``last`` keeps nothing (the final weights stay).
+    ``monitor``: the validation metric (lower is better) whose best epoch ``best`` keeps."""
     if kind == "best":
-        return BestWeights("val/mse")
+        return BestWeights(monitor)
     if kind == "average":
         return AveragedWeights(average_from)
     if kind == "last":

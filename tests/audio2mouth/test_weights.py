@@ -53,3 +53,15 @@ def test_weights_are_chosen_by_name():
         make_weight_keeper("median")
     with pytest.raises(LipsyncError, match="average_from"):
         AveragedWeights(1.0)
+
+
+def test_best_keeps_the_epoch_lowest_in_its_monitor():
+    """weights_monitor=val/lip_lmd_over_still: the epoch with the best lip figure, not the best MSE."""
+    keeper = make_weight_keeper("best", monitor="val/lip_lmd_over_still")
+    history = [(0.010, 0.80), (0.008, 0.78), (0.009, 0.74), (0.007, 0.77)]  # (val/mse, val lip LMD) per epoch
+    for epoch, (mse, lips) in enumerate(history):
+        trainer = SimpleNamespace(sanity_checking=False, current_epoch=epoch,
+                                  callback_metrics={"val/mse": torch.tensor(mse),
+                                                    "val/lip_lmd_over_still": torch.tensor(lips)})
+        keeper.on_validation_end(trainer, module_with_weight(float(epoch)))
+    assert keeper.epoch == 2 and torch.allclose(kept_state(keeper)["weight"], torch.full((1, 2), 2.0))

@@ -73,7 +73,7 @@ def test_audio2mouth_ddp_on_two_cpu_processes_matches_one_process(sample_bundle,
     for name, extra in (("one_s0", ["seed=0"]), ("one_s1", ["seed=1"]),
                         ("ddp_s0", ["seed=0", "trainer=ddp_cpu", "data.batch_size=16"])):
         run_cli("audio2mouth-train", tmp_path / name, common + extra)
-        mse[name] = json.loads((tmp_path / name / "results.json").read_text())["best_val_mse"]
+        mse[name] = json.loads((tmp_path / name / "results.json").read_text())["best_val"]["val/mse"]
     one_log(tmp_path / "ddp_s0")
     assert (tmp_path / "ddp_s0" / "model" / "weights.pt").exists()
     # The MSE's scale depends on the PCA: the floor is relative, 5 % of the 1-process value.
