@@ -65,6 +65,8 @@ class NeuralRenderer:
             raise LipsyncError("this renderer warps its reference crops, but its bank has no landmarks")
         # renderers exported before the option existed were measured without it: 0
         self.detail_transfer = float(config.get("detail_transfer", 0.0)) if bank is not None else 0.0
+        if self.detail_transfer < 0:
+            raise LipsyncError(f"detail_transfer must be >= 0 (0 turns it off), got {self.detail_transfer}")
         if self.detail_transfer and bank.landmarks is None:
             raise LipsyncError("this renderer takes fine detail from its warped bank crops, but its bank has "
                                "no landmarks (saved before they were kept); set detail_transfer: 0 in its "

@@ -119,6 +119,8 @@ def test_render_size_decouples_the_network_from_the_cache_crop(fake_cache, compo
     with pytest.raises(LipsyncError, match="detail_refs"):
         renderer.render(maps, maps, masks, maps)
     assert load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=0).detail_transfer == 0
+    with pytest.raises(LipsyncError, match=">= 0"):
+        load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=-0.5)
     # a bank saved before banks kept landmarks has nothing to warp the detail with: refused, unless turned off
     bank = ReferenceBank.load(cfg.paths.output_dir)
     ReferenceBank(bank.crops, bank.descriptors, bank.times).save(cfg.paths.output_dir)
