@@ -28,6 +28,14 @@ from landmarks.errors import LipsyncError
 SIGMA = 1.0  # px at the render box: the band it carries is the one a 3x3 Laplacian measures
 
 
+def checked_gain(gain: float) -> float:
+    """``gain`` as a float, refused when negative (0 turns the transfer off)."""
+    gain = float(gain)
+    if gain < 0:
+        raise LipsyncError(f"detail_transfer must be >= 0 (0 turns it off), got {gain}")
+    return gain
+
+
 def transfer_detail(rendered: np.ndarray, warped: np.ndarray, gain: float, sigma: float = SIGMA) -> np.ndarray:
     """(B, S, S, 3) uint8 ``rendered`` with its finest band replaced by ``gain`` x that of
     ``warped`` (B, S, S, 3) uint8, the bank crops warped onto the same landmarks."""

@@ -28,7 +28,7 @@ from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams, canny_edges, draw_face_map, lower_face_mask
 from renderer.bundle import load_generator
 from renderer.components import fold_batch_norms, make_input, to_uint8
-from renderer.detail_transfer import transfer_detail
+from renderer.detail_transfer import checked_gain, transfer_detail
 from renderer.paste import feather_mask, paste_back
 from renderer.reference_bank import ReferenceBank, lip_descriptors
 from renderer.render_box import RenderBox
@@ -64,9 +64,7 @@ class NeuralRenderer:
         if self.warp_reference and bank is not None and bank.landmarks is None:
             raise LipsyncError("this renderer warps its reference crops, but its bank has no landmarks")
         # renderers exported before the option existed were measured without it: 0
-        self.detail_transfer = float(config.get("detail_transfer", 0.0)) if bank is not None else 0.0
-        if self.detail_transfer < 0:
-            raise LipsyncError(f"detail_transfer must be >= 0 (0 turns it off), got {self.detail_transfer}")
+        self.detail_transfer = checked_gain(config.get("detail_transfer", 0.0)) if bank is not None else 0.0
         if self.detail_transfer and bank.landmarks is None:
             raise LipsyncError("this renderer takes fine detail from its warped bank crops, but its bank has "
                                "no landmarks (saved before they were kept); set detail_transfer: 0 in its "

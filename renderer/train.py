@@ -24,6 +24,7 @@ from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
 from renderer.bundle import save_renderer
 from renderer.components import input_channels, odd_part
+from renderer.detail_transfer import checked_gain
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,7 @@ class ExportBestGenerator(pl.Callback):
 def detail_gain(cfg: DictConfig, has_bank: bool) -> float:
     """The ``detail_transfer`` gain the renderer is exported with: it takes detail from the
     reference bank's crops, so a renderer without a bank renders without it (said in the log)."""
-    gain = float(cfg.get("detail_transfer", 0.0))
-    if gain < 0:
-        raise LipsyncError(f"detail_transfer must be >= 0 (0 turns it off), got {gain}")
+    gain = checked_gain(cfg.get("detail_transfer", 0.0))
     if gain and not has_bank:
         log.warning("detail_transfer takes fine detail from the reference bank; this renderer has none "
                     "(mouth_reference=false or render_box=face), so it renders without it")
