@@ -26,6 +26,8 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from audio2mouth.bundle import save_bundle
 from audio2mouth.inference import time_inference
+from audio2mouth.init_from import load_initial_weights
+from audio2mouth.pretrain import pretrain_then_finetune
 from audio2mouth.refit import refit
 from audio2mouth.weights import kept_state, make_weight_keeper
 from landmarks.errors import LipsyncError, exit_on_user_error
@@ -66,7 +68,13 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
 
     ``callbacks`` are added to the configured ones (fit times batches with one). Under DDP
     every rank trains and tests; only rank 0 writes the model folder and results.json.
+    With ``pretrain_caches`` it trains twice (audio2mouth/pretrain.py).
     """
+    if cfg.get("pretrain_caches"):
+        results = pretrain_then_finetune(cfg, train, callbacks)
+        if "model" in results:  # rank 0 wrote results.json; it gains the first pass's record
+            _write_json(Path(cfg.paths.output_dir) / "results.json", results)
+        return results
     calibrate = cfg.get("calibrate", False)
     if calibrate not in CALIBRATIONS:  # checked before a training run is spent on it
         raise LipsyncError(f"calibrate={calibrate!r}: expected one of false, opening, sqrt_r, shrink")
@@ -81,6 +89,8 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
     module = instantiate(cfg.model, n_features=datamodule.n_features, n_coeffs=datamodule.n_coeffs,
                          n_visemes=datamodule.features.n_visemes, ensemble=int(cfg.get("ensemble", 1)))
     module.attach_speaker(datamodule.speaker)
+    if cfg.get("init_from"):  # fine-tuning: start from another run's networks (same cache, same settings)
+        load_initial_weights(module.net, str(cfg.init_from), datamodule.speaker)
 
     timer = BatchTimer()
     keeper = make_weight_keeper(str(cfg.get("weights", "best")), float(cfg.get("average_from", 0.5)),
@@ -157,6 +167,7 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
         "seed": int(cfg.seed),
         "cache": str(datamodule.cache_path),
         "extra_caches": list(datamodule.extra_caches),
+        "init_from": str(cfg.init_from) if cfg.get("init_from") else None,
         "test": test_metrics,
         "target_variance": float(true.var(0).mean()) if len(true) else float("nan"),
         "mean_predictor_mse": mean_mse,

@@ -58,23 +58,57 @@ def _overrides(cfg: DictConfig, key: str) -> list[str]:
     return [str(v) for v in value]
 
 
-def extra_footage_configs(cfg: DictConfig) -> list[DictConfig]:
-    """One prepare config per entry of ``extra_footage``: a video path, or a mapping with ``video``
-    and optional ``audio`` and ``transcript``. Each is prepared like the main footage (same
-    landmark and face-map settings) into its own cache, named after its video."""
+def footage_configs(cfg: DictConfig, key: str = "extra_footage", tag: str = "extra") -> list[DictConfig]:
+    """One prepare config per footage entry of ``cfg[key]``: a video path, or a mapping with
+    ``video`` and optional ``audio`` and ``transcript``. Each is prepared like the main footage
+    (same landmark and face-map settings) into its own cache, named ``<speaker>_<tag>_<video stem>``."""
     out = []
-    for entry in cfg.get("extra_footage") or []:
+    for entry in cfg.get(key) or []:
         spec = {"video": entry} if isinstance(entry, str) else OmegaConf.to_container(entry, resolve=True)
         if not isinstance(spec, dict) or not spec.get("video"):
-            raise LipsyncError(f"extra_footage entries are a video path or {{video: ..., audio: ...}}, got {entry!r}")
+            raise LipsyncError(f"{key} entries are a video path or {{video: ..., audio: ...}}, got {entry!r}")
         unknown = set(spec) - {"video", "audio", "transcript"}
         if unknown:
-            raise LipsyncError(f"extra_footage entry {spec['video']}: unknown keys {sorted(unknown)}")
+            raise LipsyncError(f"{key} entry {spec['video']}: unknown keys {sorted(unknown)}")
         one = cfg.copy()
         one.video, one.audio, one.transcript = spec["video"], spec.get("audio"), spec.get("transcript")
-        one.speaker = f"{cfg.speaker}_extra_{Path(str(spec['video'])).stem}"
+        one.speaker = f"{cfg.speaker}_{tag}_{Path(str(spec['video'])).stem}"
         out.append(one)
     return out
+
+
+def extra_footage_configs(cfg: DictConfig) -> list[DictConfig]:
+    """Prepare configs of ``extra_footage``: more recordings of this anchor."""
+    return footage_configs(cfg, "extra_footage", "extra")
+
+
+def prepared_cache(entry) -> Path | None:
+    """The cache an ``other_anchors`` entry already is: a speaker bundle (its ``template/`` is the
+    cache it was fitted on) or a prepared cache directory; None for footage still to prepare."""
+    if not isinstance(entry, str) or not Path(entry).is_dir():
+        return None
+    root = Path(entry)
+    if (root / "bundle.json").exists():
+        root = root / "template"
+    SpeakerCache(root)  # a one-line error when it is neither (or an old format)
+    return root
+
+
+def other_anchor_plan(cfg: DictConfig) -> tuple[list[Path | None], list[DictConfig]]:
+    """For ``other_anchors``: each entry's cache where it already is one (None where not), and
+    the prepare configs of the entries that are footage. Malformed entries fail here, before any work."""
+    entries = list(cfg.get("other_anchors") or [])
+    ready = [prepared_cache(e) for e in entries]
+    todo = cfg.copy()
+    todo.other_anchors = [e for e, c in zip(entries, ready, strict=True) if c is None]
+    return ready, footage_configs(todo, "other_anchors", "other")
+
+
+def other_anchor_caches(ready: list[Path | None], to_prepare: list[DictConfig]) -> list[Path]:
+    """The caches audio2mouth pretrains on (audio2mouth/pretrain.py), in the order given: the
+    ready ones as they are, the footage prepared."""
+    prepared = iter([Path(prepare(one)) for one in to_prepare])
+    return [c if c is not None else next(prepared) for c in ready]
 
 
 def _last_checkpoint(run_dir: Path) -> Path | None:
@@ -133,10 +167,14 @@ class Stage:
         return train
 
 
+def _list_override(key: str, paths: list[Path]) -> list[str]:
+    return [f"{key}=[{','.join(repr(str(p)) for p in paths)}]"] if paths else []
+
+
 def make_stages(cache: SpeakerCache, work: Path, cfg: DictConfig,
-                extra_caches: list[Path] = ()) -> dict[str, Stage]:
+                extra_caches: list[Path] = (), pretrain_caches: list[Path] = ()) -> dict[str, Stage]:
     a2m_dir, r_dir = work / "audio2mouth", work / "renderer"
-    extra = ([f"data.extra_caches=[{','.join(repr(str(p)) for p in extra_caches)}]"] if extra_caches else [])
+    extra = [*_list_override("data.extra_caches", extra_caches), *_list_override("pretrain_caches", pretrain_caches)]
     return {
         "audio2mouth": Stage("audio2mouth", "audio2mouth_train", a2m_dir, "results.json", "model",
                              [f"speaker={cache.root.name}", f"paths.cache_dir={cache.root.parent}",
@@ -218,7 +256,7 @@ def assemble(out: Path, cache: SpeakerCache, stages: dict[str, Stage], video: Pa
 
 def _preparing(ledger: Ledger) -> float:
     """Seconds spent before training: preparing the footage (main and extra) and planning."""
-    return ledger.get("prepare") + ledger.get("prepare_extra") + ledger.get("plan")
+    return ledger.get("prepare") + ledger.get("prepare_extra") + ledger.get("prepare_other") + ledger.get("plan")
 
 
 def plan(stages: dict[str, Stage], cfg: DictConfig, budget_s: float | None, ledger: Ledger,
@@ -287,12 +325,16 @@ def fit(cfg: DictConfig) -> Path:
             ledger.add(step, seconds[step])
 
     extra_cfgs = extra_footage_configs(cfg)  # malformed entries fail before any work
+    other_ready, other_cfgs = other_anchor_plan(cfg)
     cache = SpeakerCache(timed("prepare", prepare, cfg))
     print(f"[1/3] speaker cache: {cache.root}")
     extra_caches = timed("prepare_extra", lambda: [prepare(one) for one in extra_cfgs])
     for path in extra_caches:
         print(f"      extra footage for audio2mouth: {path}")
-    stages = make_stages(cache, work, cfg, extra_caches)
+    other_caches = timed("prepare_other", other_anchor_caches, other_ready, other_cfgs)
+    for path in other_caches:
+        print(f"      another anchor for audio2mouth's pretraining: {path}")
+    stages = make_stages(cache, work, cfg, extra_caches, other_caches)
     info = timed("plan", plan, stages, cfg, budget_s, ledger, work / "probe")
     estimate = (time.perf_counter() - t_start) + sum(i["estimate_s"] or 0.0 for i in info.values())
     print("\n".join(plan_lines(budget_s, info, time.perf_counter() - t_start, estimate)), flush=True)
@@ -318,8 +360,10 @@ def fit(cfg: DictConfig) -> Path:
                    "timing": info[name].get("timing"), "stop": (rec or {}).get("stop")}
             for name, stage, rec in (("audio2mouth", stages["audio2mouth"], a2m), ("renderer", renderer, rend))
         },
-        "prepare_s": round(seconds["prepare"] + seconds["prepare_extra"] + seconds["plan"], 1),
+        "prepare_s": round(seconds["prepare"] + seconds["prepare_extra"] + seconds["prepare_other"]
+                           + seconds["plan"], 1),
         "extra_footage": [str(p) for p in extra_caches],
+        "other_anchors": [str(p) for p in other_caches],
         "metrics": held_out_metrics(a2m, rend), "bundle": str(out), "finished": None,
     }
     t0 = time.perf_counter()

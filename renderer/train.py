@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
-from renderer.bundle import save_renderer
+from renderer.bundle import load_generator, save_renderer
 from renderer.components import input_channels, odd_part
 from renderer.detail_transfer import checked_gain
 
@@ -118,6 +118,20 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
     return datamodule, module, export
 
 
+def start_from(module: pl.LightningModule, run_dir: str, export: dict) -> None:
+    """Copy the exported generator of another renderer run (``init_from``, for example another
+    anchor's, or a bundle's ``renderer/``) into ``module``'s generator and its weight average. The
+    discriminators start fresh. The two generators must be built alike (same crop size and config)."""
+    generator, config = load_generator(run_dir, crop_size=int(export["crop_size"]))
+    if config["generator"] != export["generator"]:
+        raise LipsyncError(f"init_from={run_dir}: its generator is built otherwise than this run's "
+                           f"({config['generator']} vs {export['generator']}); train with the same settings")
+    state = generator.state_dict()
+    module.generator.load_state_dict(state)
+    if module.generator_average is not None:
+        module.generator_average.module.load_state_dict(state)
+
+
 def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict:
     """Fit, then evaluate the best generator on the held-out block; returns its metrics.
 
@@ -128,6 +142,9 @@ def train(cfg: DictConfig, callbacks: list[pl.Callback] | None = None) -> dict:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     datamodule, module, export = build(cfg)
+    if cfg.get("init_from"):
+        start_from(module, str(cfg.init_from), export)
+        export["init_from"] = str(cfg.init_from)
     # MeanOverRanks first: early stopping, checkpoints and the export must see the DDP-averaged metric.
     callbacks = [MeanOverRanks(), *(instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c),
                  *(callbacks or [])]

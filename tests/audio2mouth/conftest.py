@@ -58,8 +58,11 @@ def mouth_from_audio(audio: np.ndarray, times: np.ndarray) -> np.ndarray:
     return (np.interp(times, np.arange(len(audio)) / RATE, rms) * 3.0).astype(np.float32)
 
 
-def write_fake_cache(root: Path, seconds: float = 40.0, fps: float = 25.0, seed: int = 0) -> Path:
-    """A minimal cache directory with the files audio2mouth reads (no crops/edges)."""
+def write_fake_cache(root: Path, seconds: float = 40.0, fps: float = 25.0, seed: int = 0,
+                     reference: np.ndarray | None = None) -> Path:
+    """A minimal cache directory with the files audio2mouth reads (no crops/edges). ``reference``
+    (68, 2), the canonical mean face, is all zeros unless given (give one where another clip is
+    mapped onto this one: extra footage, pretraining)."""
     root.mkdir(parents=True, exist_ok=True)
     audio, phones = synthetic_speech(seconds, seed, with_phones=True)
     phones.save(root / "phones.npz")
@@ -84,7 +87,7 @@ def write_fake_cache(root: Path, seconds: float = 40.0, fps: float = 25.0, seed:
         landmarks=landmarks,
         valid=np.ones(n, bool),
         transforms=transforms,
-        reference=np.zeros((68, 2), np.float32),
+        reference=(np.zeros((68, 2)) if reference is None else reference).astype(np.float32),
         crop_boxes=np.tile([100.0, 100.0, 80.0], (n, 1)).astype(np.float32),
     )
     pca.save(root / "pca.npz", coeffs=pca.encode(shapes), lower_face=LOWER_FACE, shapes=shapes)

@@ -64,19 +64,11 @@ def test_other_lower_face_points_are_refused():
         speech_coeffs_in(main, main.pca.encode(shapes), extra)
 
 
-def _with_reference(root: Path, reference: np.ndarray) -> Path:
-    path = root / "landmarks.npz"
-    arrays = dict(np.load(path))
-    arrays["reference"] = reference.astype(np.float32)
-    np.savez(path, **arrays)
-    return root
-
-
 def test_extra_caches_add_training_windows_but_not_val_or_test(tmp_path: Path):
     reference = np.random.default_rng(2).normal(0, 1, (68, 2))
-    main = _with_reference(write_fake_cache(tmp_path / "main-0001", seconds=40.0), reference)
-    extra = _with_reference(write_fake_cache(tmp_path / "more-0002", seconds=20.0, fps=30.0, seed=3),
-                            reference @ _rotation(4.0).T)
+    main = write_fake_cache(tmp_path / "main-0001", seconds=40.0, reference=reference)
+    extra = write_fake_cache(tmp_path / "more-0002", seconds=20.0, fps=30.0, seed=3,
+                             reference=reference @ _rotation(4.0).T)
     alone = Audio2MouthDataModule(str(main), AudioFeatures(), window_s=1.0)
     alone.setup("fit")
     both = Audio2MouthDataModule(str(main), AudioFeatures(), window_s=1.0, extra_caches=[str(extra)])

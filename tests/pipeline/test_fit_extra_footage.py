@@ -43,3 +43,39 @@ def test_fit_trains_audio2mouth_on_the_extra_footage_too(sample_bundle, sample_d
     assert extra.startswith(str(cache_dir / "sample_extra_sample_anchor-"))
     results = json.loads((bundle / "work" / "audio2mouth" / "results.json").read_text())
     assert results["extra_caches"] == [extra]
+
+
+def test_other_anchors_are_bundles_caches_or_footage(sample_bundle, tmp_path, compose_app):
+    from pipeline.fit import other_anchor_plan
+
+    cache = sample_bundle / "template"  # a bundle's template is the cache it was fitted on
+    cfg = compose_app("fit", speaker="anna", video="a.mp4", out="b")
+    cfg.other_anchors = [str(sample_bundle), str(cache), "ben.mp4", {"video": "cy.mp4", "audio": "cy.wav"}]
+    ready, to_prepare = other_anchor_plan(cfg)
+    assert ready == [cache, cache, None, None]
+    assert [(c.video, c.audio, c.speaker) for c in to_prepare] == [("ben.mp4", None, "anna_other_ben"),
+                                                                  ("cy.mp4", "cy.wav", "anna_other_cy")]
+    (tmp_path / "empty").mkdir()
+    cfg.other_anchors = [str(tmp_path / "empty")]
+    with pytest.raises(LipsyncError, match="not a speaker cache"):
+        other_anchor_plan(cfg)
+    cfg.other_anchors = [{"audio": "c.wav"}]
+    with pytest.raises(LipsyncError, match="other_anchors entries are a video path"):
+        other_anchor_plan(cfg)
+
+
+def test_fit_pretrains_audio2mouth_on_other_anchors(sample_bundle, sample_dir, tmp_path, compose_app):
+    from pipeline.fit import fit
+    from tests.pipeline.conftest import TINY_A2M, TINY_RENDERER
+
+    cache_dir = sample_bundle.parent / "cache"
+    cfg = compose_app("fit", speaker="sample", video=sample_dir / "sample_anchor.mp4", out=tmp_path / "b",
+                      **{"paths.cache_dir": cache_dir})
+    cfg.other_anchors = [str(sample_bundle)]  # another anchor's bundle: its template is used as it is
+    cfg.audio2mouth, cfg.renderer = TINY_A2M, TINY_RENDERER
+    bundle = fit(cfg)
+    summary = json.loads((bundle / "fit_summary.json").read_text())
+    assert summary["other_anchors"] == [str(sample_bundle / "template")]
+    results = json.loads((bundle / "work" / "audio2mouth" / "results.json").read_text())
+    assert results["pretrain"]["caches"] == [str(sample_bundle / "template")]
+    assert results["init_from"] == str(bundle / "work" / "audio2mouth" / "pretrain")
