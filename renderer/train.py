@@ -121,12 +121,13 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
 def start_from(module: pl.LightningModule, run_dir: str, export: dict) -> None:
     """Copy the exported generator of another renderer run (``init_from``, for example another
     anchor's, or a bundle's ``renderer/``) into ``module``'s generator and its weight average. The
-    discriminators start fresh. The two generators must be built alike (same crop size and config)."""
-    generator, config = load_generator(run_dir, crop_size=int(export["crop_size"]))
-    if config["generator"] != export["generator"]:
-        raise LipsyncError(f"init_from={run_dir}: its generator is built otherwise than this run's "
-                           f"({config['generator']} vs {export['generator']}); train with the same settings")
-    state = generator.state_dict()
+    discriminators start fresh. The two generators must have the same layers and sizes (same
+    generator settings and the same ``render_size``: its depth follows the size)."""
+    generator, _ = load_generator(run_dir, crop_size=int(export["crop_size"]))
+    state, mine = generator.state_dict(), module.generator.state_dict()
+    if set(state) != set(mine) or any(state[k].shape != mine[k].shape for k in mine):
+        raise LipsyncError(f"init_from={run_dir}: its generator is built otherwise than this run's (generator "
+                           "settings or render_size differ); train with the same settings")
     module.generator.load_state_dict(state)
     if module.generator_average is not None:
         module.generator_average.module.load_state_dict(state)

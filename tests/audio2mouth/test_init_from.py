@@ -67,6 +67,7 @@ def test_pretraining_runs_a_first_pass_with_the_other_clips_then_fine_tunes(tmp_
     results = train(cfg)
     first = json.loads((run / "pretrain" / "results.json").read_text())
     assert first["extra_caches"] == [str(other)] and first["init_from"] is None
+    assert first["weights"] == "last" and first["best_val"] is None  # a fixed schedule, no early stop
     assert results["init_from"] == str(run / "pretrain") and results["extra_caches"] == []
     saved = json.loads((run / "results.json").read_text())
     assert saved["pretrain"]["caches"] == [str(other)]
