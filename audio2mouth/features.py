@@ -215,6 +215,9 @@ def check_audio(audio: np.ndarray) -> np.ndarray:
     return np.clip(audio, -1.0, 1.0)
 
 
+MIN_STD = 1e-3  # the floor of a fitted std
+
+
 @dataclass
 class Normalizer:
     """Per-channel standardization ``(x - mean) / std``; mean/std are (d,) float32."""
@@ -223,13 +226,19 @@ class Normalizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, min_std: float = 1e-3) -> Normalizer:
+    def fit(cls, x: np.ndarray, min_std: float = MIN_STD) -> Normalizer:
         """Fit on (T, d) values (e.g. the training block only)."""
         x = np.asarray(x, dtype=np.float64)
         return cls(x.mean(0).astype(np.float32), np.maximum(x.std(0), min_std).astype(np.float32))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.mean) / self.std).astype(np.float32)
+        """Standardized ``x``; 0 in channels that were constant where the statistics were fitted
+        (std at the floor). Such a channel, a viseme class absent from the train block for one, only
+        ever showed the network 0, so its weights were never trained: a 1 there at speak time, scaled
+        by 1 / floor, was a 1000 into them (a telephone-band recording of obama_weekly's test block,
+        whose recognized phones held such a class, came out with 36 x the mean predictor's MSE)."""
+        z = (x - self.mean) / self.std
+        return np.where(self.std > np.float32(MIN_STD), z, 0.0).astype(np.float32)
 
     def invert(self, x: np.ndarray) -> np.ndarray:
         return (x * self.std + self.mean).astype(np.float32)

@@ -50,6 +50,19 @@ def test_normalizer_round_trip():
     assert np.allclose(norm.invert(z), x, atol=1e-4)
 
 
+def test_a_channel_never_seen_in_fitting_stays_zero():
+    # a one-hot class absent from the train block: constant 0 there, 1 at speak time
+    train = np.zeros((300, 3), np.float32)
+    train[:, 0] = np.random.default_rng(2).normal(0, 1, 300)
+    train[::3, 1] = 1.0
+    norm = Normalizer.fit(train)
+    heard = np.array([[0.5, 1.0, 1.0]], np.float32)
+    z = norm.apply(heard)
+    assert z[0, 2] == 0.0  # not 1 / floor = 1000
+    assert z[0, 1] == pytest.approx((1.0 - 1 / 3) / np.sqrt(2 / 9), rel=1e-3)  # seen classes standardized
+    assert np.abs(norm.apply(train)[:, 2]).max() == 0.0  # training saw 0 there and still does
+
+
 @pytest.mark.parametrize("fps", [25.0, 29.97, 30.0])
 def test_frames_to_steps_and_back_by_timestamps(fps: float):
     frame_t = np.arange(int(4 * fps)) / fps
