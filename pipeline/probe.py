@@ -31,9 +31,11 @@ class BatchClock(pl.Callback):
         self._t0 = 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
-        # The loaders' full lengths, not the probe's limited count.
-        self.n_train = len(trainer.datamodule.train_dataloader())
-        self.n_val = len(trainer.datamodule.val_dataloader())
+        # The loaders' full lengths, not the probe's limited count. Summed over the stage's training
+        # passes: audio2mouth with pretrain_caches trains twice (a pass with the other anchors, then
+        # this clip alone), and the plan must count the epochs of both.
+        self.n_train += len(trainer.datamodule.train_dataloader())
+        self.n_val += len(trainer.datamodule.val_dataloader())
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._t0 = time.perf_counter()
