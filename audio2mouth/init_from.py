@@ -15,9 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from audio2mouth.features import load_stats
 from audio2mouth.speaker import SpeakerData
 from landmarks.errors import LipsyncError
 from landmarks.pca import LowerFacePCA
+from landmarks.training import same_layers
 
 
 def model_folder(path: str | Path) -> Path:
@@ -32,7 +34,7 @@ def model_folder(path: str | Path) -> Path:
 def check_same_lip_space(folder: Path, speaker: SpeakerData) -> None:
     """Refuse a model folder whose PCA or target normalization differ from ``speaker``'s."""
     pca = LowerFacePCA.load(folder / "pca.npz")
-    stats = np.load(folder / "stats.npz")
+    stats = load_stats(folder / "stats.npz")
     same = (pca.components.shape == speaker.pca.components.shape
             and np.allclose(pca.components, speaker.pca.components, atol=1e-6)
             and np.allclose(pca.mean, speaker.pca.mean, atol=1e-6)
@@ -49,8 +51,7 @@ def load_initial_weights(net: nn.Module, path: str | Path, speaker: SpeakerData)
     folder = model_folder(path)
     check_same_lip_space(folder, speaker)
     state = torch.load(folder / "weights.pt", weights_only=True, map_location="cpu")
-    mine = net.state_dict()
-    if set(state) != set(mine) or any(state[k].shape != mine[k].shape for k in mine):
+    if not same_layers(state, net):
         raise LipsyncError(f"init_from={folder}: its networks differ from this run's (model, features, "
                            "sizes or ensemble): train with the same settings")
     net.load_state_dict(state)

@@ -1,4 +1,5 @@
-"""Lightning pieces both trainers share: DDP-averaged validation metrics and why a fit stopped.
+"""Lightning pieces both trainers share: DDP-averaged validation metrics, why a fit stopped, and
+whether another run's weights fit a network (``init_from``).
 
 They live in the lowest layer because ``audio2mouth`` and ``renderer`` never import
 each other; nothing here touches media or landmarks.
@@ -9,6 +10,13 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, Timer
+
+
+def same_layers(state: dict[str, torch.Tensor], net: torch.nn.Module) -> bool:
+    """Whether ``state`` (a saved ``state_dict``) has exactly ``net``'s tensors, name for name and
+    shape for shape, so loading it copies every weight and nothing else."""
+    mine = net.state_dict()
+    return set(state) == set(mine) and all(state[k].shape == mine[k].shape for k in mine)
 
 
 class MeanOverRanks(pl.Callback):

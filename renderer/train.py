@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from landmarks.errors import LipsyncError, exit_on_user_error
-from landmarks.training import MeanOverRanks, stop_record
+from landmarks.training import MeanOverRanks, same_layers, stop_record
 from renderer.bundle import load_generator, save_renderer
 from renderer.components import input_channels, odd_part
 from renderer.detail_transfer import checked_gain
@@ -124,8 +124,8 @@ def start_from(module: pl.LightningModule, run_dir: str, export: dict) -> None:
     discriminators start fresh. The two generators must have the same layers and sizes (same
     generator settings and the same ``render_size``: its depth follows the size)."""
     generator, _ = load_generator(run_dir, crop_size=int(export["crop_size"]))
-    state, mine = generator.state_dict(), module.generator.state_dict()
-    if set(state) != set(mine) or any(state[k].shape != mine[k].shape for k in mine):
+    state = generator.state_dict()
+    if not same_layers(state, module.generator):
         raise LipsyncError(f"init_from={run_dir}: its generator is built otherwise than this run's (generator "
                            "settings or render_size differ); train with the same settings")
     module.generator.load_state_dict(state)
