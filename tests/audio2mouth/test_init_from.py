@@ -11,7 +11,7 @@ import torch
 
 from audio2mouth.bundle import build_net, load_bundle
 from audio2mouth.init_from import load_initial_weights
-from audio2mouth.pretrain import _half_time
+from audio2mouth.pretrain import _half_time, first_pass_config, second_pass_config
 from audio2mouth.train import train
 from landmarks.errors import LipsyncError
 from tests.audio2mouth.conftest import write_fake_cache
@@ -86,3 +86,14 @@ def test_the_time_limit_is_shared_between_the_passes():
     assert _half_time("00:00:10:00") == "00:00:05:00"
     assert _half_time("01:00:00:01") == "00:12:00:00"
     assert _half_time(None) is None
+
+
+def test_the_fine_tuning_pass_runs_at_the_scaled_learning_rate(fake_cache: Path, tmp_path: Path, shrunk):
+    cfg = shrunk("tcn", fake_cache, tmp_path / "run", [f"pretrain_caches=[{fake_cache}]", "finetune_lr_scale=0.3"])
+    first = first_pass_config(cfg)
+    second = second_pass_config(cfg, tmp_path / "run" / "pretrain")
+    assert first.model.optimizer.lr == cfg.model.optimizer.lr  # the first pass trains as configured
+    assert second.model.optimizer.lr == pytest.approx(0.3 * cfg.model.optimizer.lr)
+    assert second.init_from == str(tmp_path / "run" / "pretrain") and not second.pretrain_caches
+    with pytest.raises(LipsyncError, match="finetune_lr_scale must be > 0"):
+        train(shrunk("tcn", fake_cache, tmp_path / "zero", [f"pretrain_caches=[{fake_cache}]", "finetune_lr_scale=0"]))
