@@ -10,7 +10,7 @@ right place. So, after the network, the output's band finer than a Gaussian of
 
     out = rendered + gain * (HP(warped) - HP(rendered)),  HP(x) = x - G_sigma * x
 
-``gain`` 1 swaps the band, above 1 also amplifies it (the warp's bilinear
+``gain`` 1 swaps the band, above 1 also amplifies it (the warp's bicubic
 resampling and the bank crop's own blur leave it a little weaker than the
 footage's); 0 is the network's output untouched. The coarser bands (shape,
 colour, lighting) stay the network's, so a warp that is a few pixels off moves
