@@ -72,12 +72,14 @@ def test_fit_pretrains_audio2mouth_on_other_anchors(sample_bundle, sample_dir, t
     cfg = compose_app("fit", speaker="sample", video=sample_dir / "sample_anchor.mp4", out=tmp_path / "b",
                       **{"paths.cache_dir": cache_dir})
     cfg.other_anchors = [str(sample_bundle)]  # another anchor's bundle: its template is used as it is
-    cfg.audio2mouth, cfg.renderer = TINY_A2M, TINY_RENDERER
+    # the README's recipe for an anchor with little footage: fine-tune at 0.3 x the learning rate
+    cfg.audio2mouth, cfg.renderer = [*TINY_A2M, "finetune_lr_scale=0.3"], TINY_RENDERER
     bundle = fit(cfg)
     summary = json.loads((bundle / "fit_summary.json").read_text())
     assert summary["other_anchors"] == [str(sample_bundle / "template")]
     results = json.loads((bundle / "work" / "audio2mouth" / "results.json").read_text())
     assert results["pretrain"]["caches"] == [str(sample_bundle / "template")]
+    assert results["pretrain"]["finetune_lr_scale"] == 0.3
     assert results["init_from"] == str(bundle / "work" / "audio2mouth" / "pretrain")
     # the plan counts the batches of both passes: the first's (this anchor's train block plus the other
     # anchor's whole clip) and the second's (this anchor alone)
