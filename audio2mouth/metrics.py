@@ -75,9 +75,15 @@ def shape_metrics(
     lower_face_indices: np.ndarray,
     transforms: np.ndarray | None = None,
     pose_offsets: np.ndarray | None = None,
+    train_mean: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Landmark RMSE in full-frame px (needs (T, 2, 3) frame->canonical transforms), the Pearson
-    correlation and the std ratio of mouth opening, on frames where ``mask``."""
+    correlation and the std ratio of mouth opening, on frames where ``mask``.
+
+    With ``train_mean`` (k,), the train block's mean coefficients, also the lip LMD over that of a
+    mouth at the train mean with each frame's pose part added (``lip_lmd_over_train_mean``): what a
+    model that ignores the audio reaches, beside ``lip_lmd_over_still``, whose still mouth is the
+    held-out block's own mean shape and does not turn with the head."""
     pose = 0.0 if pose_offsets is None else np.asarray(pose_offsets)[mask]
     pred_shapes = pca.decode(pred[mask]) + pose
     true_shapes = pca.decode(true[mask]) + pose
@@ -95,6 +101,10 @@ def shape_metrics(
         still = float(still_distance(true_px[:, lips]).mean())
         out["lip_lmd_px"] = float(centred_distance(pred_px[:, lips], true_px[:, lips]).mean())
         out["lip_lmd_over_still"] = out["lip_lmd_px"] / still if still > 1e-12 else float("nan")
+        if train_mean is not None:
+            still_px = apply_transform(back, pca.decode(np.broadcast_to(train_mean, pred[mask].shape)) + pose)
+            at_mean = float(centred_distance(still_px[:, lips], true_px[:, lips]).mean())
+            out["lip_lmd_over_train_mean"] = out["lip_lmd_px"] / at_mean if at_mean > 1e-12 else float("nan")
     return out
 
 
@@ -106,9 +116,11 @@ def all_metrics(
     lower_face_indices: np.ndarray,
     transforms: np.ndarray | None = None,
     pose_offsets: np.ndarray | None = None,
+    train_mean: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Every metric above as one flat dict (mse, mae, int_mse, mouth_corr, mouth_std_ratio and, with
-    ``transforms``, lmk_rmse_px, lip_lmd_px, lip_lmd_over_still)."""
+    ``transforms``, lmk_rmse_px, lip_lmd_px, lip_lmd_over_still; with ``train_mean`` too,
+    lip_lmd_over_train_mean)."""
     out = coefficient_metrics(pred, true, mask)
-    out.update(shape_metrics(pred, true, mask, pca, lower_face_indices, transforms, pose_offsets))
+    out.update(shape_metrics(pred, true, mask, pca, lower_face_indices, transforms, pose_offsets, train_mean))
     return out

@@ -161,7 +161,8 @@ class Audio2MouthModule(pl.LightningModule):
         valid = batch["valid"][0].cpu().numpy().astype(bool)
         pose = batch["pose_offsets"][0].cpu().numpy() if "pose_offsets" in batch else None
         metrics = all_metrics(
-            pred, true, valid, sp.pca, sp.lower_face_indices, batch["transforms"][0].cpu().numpy(), pose
+            pred, true, valid, sp.pca, sp.lower_face_indices, batch["transforms"][0].cpu().numpy(), pose,
+            train_mean=sp.target_norm.mean,
         )
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=1)
         self.last_eval[stage] = {

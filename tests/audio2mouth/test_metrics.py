@@ -58,3 +58,18 @@ def test_lip_distance_is_the_end_to_end_lmd_in_frame_px(speech):
     assert out["lip_lmd_px"] == pytest.approx(expected, rel=1e-3)
     assert out["lip_lmd_over_still"] == pytest.approx(
         expected / end_to_end.static_mouth_lmd(in_frame(true)).mean(), rel=1e-3)
+
+
+def test_the_train_mean_bar_is_a_still_mouth_at_the_train_blocks_mean(speech):
+    """``lip_lmd_over_train_mean``: 1 for a mouth held at the train mean, 0 for a perfect prediction; the
+    held-out still mouth scores that mouth above 1 when the held-out block rests elsewhere."""
+    true, pca, transforms = speech
+    mask = np.ones(len(true), bool)
+    train_mean = true.mean(0) + 0.5 * true.std(0)  # the train block rested elsewhere
+    at_train_mean = np.repeat(train_mean[None], len(true), 0)
+    out = shape_metrics(at_train_mean, true, mask, pca, LOWER_FACE, transforms, train_mean=train_mean)
+    assert out["lip_lmd_over_train_mean"] == pytest.approx(1.0, rel=1e-4)
+    assert out["lip_lmd_over_still"] > 1.02  # the held-out block's own mean is the stricter bar
+    perfect = shape_metrics(true, true, mask, pca, LOWER_FACE, transforms, train_mean=train_mean)
+    assert perfect["lip_lmd_over_train_mean"] == pytest.approx(0.0, abs=1e-4)
+    assert "lip_lmd_over_train_mean" not in _ratio(true, true, pca, transforms)  # only when given
