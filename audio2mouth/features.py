@@ -226,10 +226,11 @@ class Normalizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, x: np.ndarray, min_std: float = MIN_STD) -> Normalizer:
-        """Fit on (T, d) values (e.g. the training block only)."""
+    def fit(cls, x: np.ndarray) -> Normalizer:
+        """Fit on (T, d) values (e.g. the training block only); std floored at ``MIN_STD``, the floor
+        ``apply`` recognizes constant channels by."""
         x = np.asarray(x, dtype=np.float64)
-        return cls(x.mean(0).astype(np.float32), np.maximum(x.std(0), min_std).astype(np.float32))
+        return cls(x.mean(0).astype(np.float32), np.maximum(x.std(0), MIN_STD).astype(np.float32))
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         """Standardized ``x``; 0 in channels that were constant where the statistics were fitted

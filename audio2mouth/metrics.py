@@ -102,8 +102,8 @@ def shape_metrics(
         out["lip_lmd_px"] = float(centred_distance(pred_px[:, lips], true_px[:, lips]).mean())
         out["lip_lmd_over_still"] = out["lip_lmd_px"] / still if still > 1e-12 else float("nan")
         if train_mean is not None:
-            still_px = apply_transform(back, pca.decode(np.broadcast_to(train_mean, pred[mask].shape)) + pose)
-            at_mean = float(centred_distance(still_px[:, lips], true_px[:, lips]).mean())
+            mean_px = apply_transform(back, pca.decode(np.broadcast_to(train_mean, pred[mask].shape)) + pose)
+            at_mean = float(centred_distance(mean_px[:, lips], true_px[:, lips]).mean())
             out["lip_lmd_over_train_mean"] = out["lip_lmd_px"] / at_mean if at_mean > 1e-12 else float("nan")
     return out
 
