@@ -121,18 +121,23 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
         phones = phones_of(bundle, audio, None, timings)
     tick = time.perf_counter()
     coeffs = predict_coeffs(bundle, audio, fps, silence_db, phones=phones, bilabial_closure=bilabial_closure)
-    speech = bundle.audio2mouth.speaker.pca.decode(coeffs)  # (T, P, 2) canonical, speech part
-    pose_model = bundle.audio2mouth.speaker.pose
-    # each template frame's own pose part, so jaw and lips agree with the head they are drawn on
-    canonical = apply_transform(cache.transforms[order], cache.landmarks[order])
-    lower = speech + (pose_model.pose_part(canonical) if pose_model is not None else 0.0)
+    new_landmarks = landmarks_speaking(bundle, cache, order, coeffs)
     timings["audio2mouth"] += time.perf_counter() - tick
-
-    # the new shape put into each template frame, in frame px
-    new_landmarks = np.stack([replace_lower_face(cache.landmarks[j], cache.transforms[j], lower[i])
-                              for i, j in enumerate(order)])
     render_video(bundle, template, audio, order, new_landmarks, out, chunk_frames, colour_match, feather, timings)
     return SpeakResult(out, n_out, fps, audio_s, dict(timings))
+
+
+def landmarks_speaking(bundle: SpeakerBundle, cache: SpeakerCache, order: np.ndarray,
+                       coeffs: np.ndarray) -> np.ndarray:
+    """(T, 68, 2) frame-px landmarks of template frames ``order`` (T,) whose lower face says ``coeffs``
+    (T, k): the speech part they decode to plus each frame's own pose part (so jaw and lips agree
+    with the head they are drawn on), put into the frame."""
+    speaker = bundle.audio2mouth.speaker
+    speech = speaker.pca.decode(coeffs)  # (T, P, 2) canonical, speech part
+    canonical = apply_transform(cache.transforms[order], cache.landmarks[order])
+    lower = speech + (speaker.pose.pose_part(canonical) if speaker.pose is not None else 0.0)
+    return np.stack([replace_lower_face(cache.landmarks[j], cache.transforms[j], lower[i])
+                     for i, j in enumerate(order)])
 
 
 def render_video(bundle: SpeakerBundle, template: Template, audio: np.ndarray, order: np.ndarray,

@@ -33,6 +33,33 @@ def test_evaluate_writes_all_metrics(sample_bundle, sample_dir, tmp_path, compos
         assert math.isfinite(report[key]), key
     assert 10 < report["psnr_db"] < 60 and 0 < report["ssim"] <= 1
     assert (tmp_path / "eval.mp4").exists()
+    for bar in ("static_mean_mouth", "train_mean_mouth"):  # both bars, and the share of each the output clears
+        assert report[f"lmd_{bar}_px"] > 0
+        assert report[f"lmd_below_{bar}"] == pytest.approx(1 - report["lmd_px"] / report[f"lmd_{bar}_px"])
+
+
+def test_the_train_mean_bar_is_the_train_mean_speech_shape_turned_with_each_head(sample_bundle, sample_dir,
+                                                                                 compose_app):
+    """lipsync-evaluate's second LMD bar, mapped back into each frame's canonical space, is the training
+    footage's mean speech shape plus that frame's own pose part: it encodes to the train-mean coefficients."""
+    from landmarks.alignment import apply_transform
+    from pipeline.evaluate import train_mean_mouth
+    from pipeline.template import prepare_with_bundle_settings
+
+    bundle = SpeakerBundle.open(sample_bundle)
+    cfg = compose_app("evaluate", bundle=sample_bundle, clip=sample_dir / "sample_anchor.mp4", out="unused.json",
+                      **{"paths.cache_dir": sample_bundle.parent / "cache"})
+    cache = prepare_with_bundle_settings(cfg, bundle.manifest["face_map"], "sample_eval",
+                                         sample_dir / "sample_anchor.mp4")
+    order = np.arange(200, 260)
+    speaker = bundle.audio2mouth.speaker
+    canonical_bar = apply_transform(cache.transforms[order], train_mean_mouth(bundle, cache, order))
+    lower = canonical_bar[:, speaker.lower_face_indices]
+    own_pose = speaker.pose.pose_part(apply_transform(cache.transforms[order], cache.landmarks[order]))
+    coeffs = speaker.pca.encode(lower - own_pose)
+    np.testing.assert_allclose(coeffs, np.repeat(speaker.target_norm.mean[None], len(order), 0), atol=1e-3)
+    # and the mouth is not one frozen drawing: it turns with each frame's head
+    assert np.ptp(lower[:, :, 0], axis=0).max() > 1e-3
 
 
 def test_evaluate_driven_by_the_clips_own_landmarks(sample_bundle, sample_dir, tmp_path, compose_app):
