@@ -9,6 +9,8 @@ compared frame by frame. Landmarks are detected independently on both.
 ``drive=landmarks`` renders the clip's own tracked landmarks instead of the
 audio's prediction: the ceiling the renderer and the landmark detector leave
 for audio2mouth (its opening r and LMD are what a perfect audio2mouth would get).
+``drive=train_mean`` renders the train-mean mouth below: the floor, what the
+pipeline makes of a mouth that ignores the audio.
 
 Two bars for the LMD, both measured on the clip's tracked landmarks without rendering:
 the still mouth (the held-out clip's own mean mouth, which no model trained on other
@@ -40,6 +42,8 @@ from pipeline.speak import Template, closure_option, landmarks_speaking, render_
 from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
 from renderer.mouth_metrics import MouthMeter, box_slices
+
+DRIVES = ("audio", "landmarks", "train_mean")
 
 
 def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int, phones=None,
@@ -80,11 +84,13 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
     pred_open, true_open = m.relative_opening(pred[both]), m.relative_opening(raw[:n][both])
     scale = size / cache.crop_boxes[first : first + n][both, 2]  # frame px -> crop px
     lmd = m.lmd(pred[both], raw[:n][both])
-    bars = {"lmd_static_mean_mouth_px": float(m.static_mouth_lmd(raw[:n][both]).mean())}
+    per_frame = {"lmd_px": lmd, "lmd_static_mean_mouth_px": m.static_mouth_lmd(raw[:n][both])}
     if train_mean_mouth is not None:
-        bars["lmd_train_mean_mouth_px"] = float(m.lmd(train_mean_mouth[:n][both], raw[:n][both]).mean())
-    for bar, value in list(bars.items()):  # the share of the bar the output clears (the "% below")
-        bars[bar.replace("lmd_", "lmd_below_").replace("_px", "")] = 1.0 - float(lmd.mean()) / max(value, 1e-9)
+        per_frame["lmd_train_mean_mouth_px"] = m.lmd(train_mean_mouth[:n][both], raw[:n][both])
+    bars = {}
+    for bar, values in list(per_frame.items())[1:]:  # each bar, and the share of it the output clears
+        bars[bar] = float(values.mean())
+        bars[bar.replace("lmd_", "lmd_below_").replace("_px", "")] = 1.0 - float(lmd.mean()) / max(bars[bar], 1e-9)
     times = cache.timestamps[first : first + n][both] - cache.timestamps[first]
     strip = mouth.strip()
     if strip_png is not None and strip is not None:
@@ -109,7 +115,8 @@ def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: i
         **bars,
         **sync,
         "series": {"opening": pred_open.round(4).tolist(), "opening_true": true_open.round(4).tolist(),
-                   "energy_db": energy[both].round(2).tolist()},
+                   "energy_db": energy[both].round(2).tolist(),
+                   **{key: values.round(3).tolist() for key, values in per_frame.items()}},
     }
 
 
@@ -128,14 +135,15 @@ def evaluate(cfg: DictConfig) -> dict:
     ensure_writable(out.parent)
     closure = closure_option(cfg)
     drive = str(cfg.get("drive", "audio"))
-    if drive not in ("audio", "landmarks"):
-        raise LipsyncError(f"drive must be audio or landmarks, got {drive!r}")
+    if drive not in DRIVES:
+        raise LipsyncError(f"drive must be one of {', '.join(DRIVES)}, got {drive!r}")
     cache = prepare_with_bundle_settings(cfg, bundle.manifest["face_map"], f"{bundle.speaker}_eval", clip,
                                          cfg.get("audio"))
     first, last = segment_range(cache, float(cfg.clip_start_s), cfg.clip_duration_s)
     a0 = int(round(cache.timestamps[first] * AUDIO_RATE))
     a1 = int(round((cache.timestamps[last] + 1 / cache.fps) * AUDIO_RATE))
     video_path = out.with_suffix(".mp4")
+    bar = train_mean_mouth(bundle, cache, np.arange(first, last + 1))
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         rendered = Path(tmp) / "rendered.mp4"
         # phones of the clip's (offset-corrected) audio, timed from this segment's first sample
@@ -143,13 +151,12 @@ def evaluate(cfg: DictConfig) -> dict:
         if drive == "audio":
             timings = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
                             cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
-                            bilabial_closure=closure).timings
-        else:  # drive=landmarks, the renderer's ceiling: the clip's own tracked mouth, no audio2mouth
+                            bilabial_closure=closure, silence_db=cfg.get("silence_db", -60.0)).timings
+        else:  # the clip's own tracked mouth (the renderer's ceiling) or the train-mean mouth (no audio)
             order, timings = np.arange(first, last + 1), {}
-            render_video(bundle, Template(cache, clip), cache.audio[a0:a1], order, cache.landmarks[order], rendered,
-                         timings=timings)
-        report = compare(rendered, clip, cache, first, last, phones, out.with_suffix(".mouth.png"),
-                         train_mean_mouth(bundle, cache, np.arange(first, last + 1)))
+            drawn = cache.landmarks[order] if drive == "landmarks" else bar
+            render_video(bundle, Template(cache, clip), cache.audio[a0:a1], order, drawn, rendered, timings=timings)
+        report = compare(rendered, clip, cache, first, last, phones, out.with_suffix(".mouth.png"), bar)
         if cfg.get("keep_video", True):
             os.replace(rendered, video_path)
     report = {"bundle": str(bundle.root), "clip": str(clip), "segment_s": [float(cache.timestamps[first]),

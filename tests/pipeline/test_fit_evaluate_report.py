@@ -36,6 +36,9 @@ def test_evaluate_writes_all_metrics(sample_bundle, sample_dir, tmp_path, compos
     for bar in ("static_mean_mouth", "train_mean_mouth"):  # both bars, and the share of each the output clears
         assert report[f"lmd_{bar}_px"] > 0
         assert report[f"lmd_below_{bar}"] == pytest.approx(1 - report["lmd_px"] / report[f"lmd_{bar}_px"])
+        per_frame = report["series"][f"lmd_{bar}_px"]  # per compared frame, for analyses such as pauses vs speech
+        assert len(per_frame) == report["frames_compared"]
+        assert np.mean(per_frame) == pytest.approx(report[f"lmd_{bar}_px"], abs=1e-3)
 
 
 def test_the_train_mean_bar_is_the_train_mean_speech_shape_turned_with_each_head(sample_bundle, sample_dir,
@@ -62,14 +65,16 @@ def test_the_train_mean_bar_is_the_train_mean_speech_shape_turned_with_each_head
     assert np.ptp(lower[:, :, 0], axis=0).max() > 1e-3
 
 
-def test_evaluate_driven_by_the_clips_own_landmarks(sample_bundle, sample_dir, tmp_path, compose_app):
-    """drive=landmarks renders the tracked mouth itself: the ceiling audio2mouth is measured against."""
+def test_evaluate_driven_by_the_clips_own_landmarks_and_by_the_train_mean(sample_bundle, sample_dir, tmp_path,
+                                                                         compose_app):
+    """drive=landmarks renders the tracked mouth itself: the ceiling audio2mouth is measured against;
+    drive=train_mean renders the mouth of a model that ignores the audio: the floor."""
     from landmarks.errors import LipsyncError
     from pipeline.evaluate import evaluate
 
     common = {"bundle": sample_bundle, "clip": sample_dir / "sample_anchor.mp4", "clip_start_s": 8.0,
               "paths.cache_dir": sample_bundle.parent / "cache"}
-    with pytest.raises(LipsyncError, match="drive must be audio or landmarks"):
+    with pytest.raises(LipsyncError, match="drive must be one of audio, landmarks, train_mean"):
         evaluate(compose_app("evaluate", out=tmp_path / "bad.json", drive="lips", **common))
     assert not (tmp_path / "bad.json").exists()
     report = evaluate(compose_app("evaluate", out=tmp_path / "ceiling.json", drive="landmarks", **common))
@@ -77,6 +82,11 @@ def test_evaluate_driven_by_the_clips_own_landmarks(sample_bundle, sample_dir, t
     # rendered from its own mouth track, the output's mouth must open and close with the clip's (the sample's
     # tiny renderer scored r 0.75 here; its shapes are too soft for a meaningful LMD)
     assert report["opening_correlation"] > 0.5, report["opening_correlation"]
+    floor = evaluate(compose_app("evaluate", out=tmp_path / "floor.json", drive="train_mean", **common))
+    assert floor["drive"] == "train_mean" and floor["frames"] == 100
+    # a mouth that only turns with the head follows the clip's opening less well than its own mouth track
+    # (the sample's tiny renderer: r 0.72 against 0.58 here; the sample's head moves with its speech)
+    assert floor["opening_correlation"] < report["opening_correlation"] - 0.05
 
 
 def test_report_has_every_section(sample_bundle, tmp_path, compose_app):
