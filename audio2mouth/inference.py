@@ -7,10 +7,10 @@ command. Audio is (N,) float32 mono 16 kHz; any other file format, rate or
 channel layout goes through ``landmarks.media.load_audio`` first.
 
 Silence: energies are floored in the features, so digital silence looks like
-the quiet pauses seen in training. On top of that a silence gate holds the
-speaker's rest (closed-mouth) shape wherever the audio level stays below
-``silence_db`` dBFS, so pure silence is a closed, still mouth even for a model
-that never heard a perfectly silent pause.
+the quiet pauses seen in training. On top of that a gate
+(``audio2mouth.silence.SilenceGate``) holds the speaker's rest (closed-mouth)
+shape in silence and in long pauses, so pure silence is a closed, still mouth
+even for a model that never heard a perfectly silent pause.
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
 from audio2mouth.bundle import Audio2MouthModel, load_bundle
 from audio2mouth.features import AudioFeatures, check_audio
+from audio2mouth.silence import SilenceGate
 from audio2mouth.timing import output_frame_times, steps_to_frames
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.media import AUDIO_RATE, load_audio
 
 MIN_SAMPLES = AUDIO_RATE // 100  # one feature step (10 ms)
+DEFAULT_GATE = SilenceGate()
 
 
 def run_net(model: Audio2MouthModel, features: np.ndarray) -> np.ndarray:
@@ -39,18 +40,6 @@ def run_net(model: Audio2MouthModel, features: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         y = model.net(x)[0].numpy()
     return model.speaker.outputs_to_coeffs(y)
-
-
-def silence_weight(audio: np.ndarray, times: np.ndarray, silence_db: float) -> np.ndarray:
-    """(T,) in [0, 1]: 1 where the 100 ms around each time is below ``silence_db`` dBFS."""
-    hop = AUDIO_RATE // 100
-    n = len(audio) // hop + 1
-    power = np.pad(audio.astype(np.float64) ** 2, (0, n * hop - len(audio))).reshape(n, hop).mean(1)
-    level = 10 * np.log10(maximum_filter1d(power, size=11) + 1e-12)
-    quiet = (level < silence_db).astype(np.float32)
-    steps = np.arange(n) * hop / AUDIO_RATE
-    # a 50 ms ramp so the mouth closes/opens smoothly at the edges of a pause
-    return steps_to_frames(uniform_filter1d(quiet, size=5), steps, times)
 
 
 def closes_on_bilabials(setting: bool | str, phones) -> bool:
@@ -86,12 +75,15 @@ def closure_weight(phones, times: np.ndarray, ramp_s: float = 0.02) -> np.ndarra
 
 
 def predict_with(
-    model: Audio2MouthModel, audio: np.ndarray, fps: float, silence_db: float | None = -60.0, phones=None,
+    model: Audio2MouthModel, audio: np.ndarray, fps: float, gate: SilenceGate | None = DEFAULT_GATE, phones=None,
     bilabial_closure: bool | str = "auto", stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Loaded model + (N,) 16 kHz audio -> (T, k) speech coefficients, T = ceil(duration * fps).
 
-    ``phones`` (``landmarks.phones.Phones`` timed from the audio's first sample) feed viseme
+    ``gate``: where the mouth rests whatever the network says (None: nowhere); it judges pauses
+    against this audio's own loud speech, so chunks of a longer audio are best gated as a whole
+    afterwards (``pipeline.speak.predict_coeffs`` does). ``phones`` (``landmarks.phones.Phones``
+    timed from the audio's first sample) feed viseme
     features; without them a model that needs them recognizes them from the audio. With phones
     and ``bilabial_closure`` (True, or "auto" for aligned phones: :func:`closes_on_bilabials`)
     the mouth closes to the speaker's rest shape on P/B/M (:func:`closure_weight`). ``stats``:
@@ -107,8 +99,8 @@ def predict_with(
     coeffs_steps = run_net(model, feats)
     frame_times = output_frame_times(len(audio) / AUDIO_RATE, fps)
     coeffs = steps_to_frames(coeffs_steps, model.features.times(len(feats)), frame_times)
-    if silence_db is not None:
-        w = silence_weight(audio, frame_times, silence_db)[:, None]
+    if gate is not None:
+        w = gate.weight(audio, frame_times)[:, None]
         coeffs = (1 - w) * coeffs + w * model.speaker.rest_coeffs
     if closes_on_bilabials(bilabial_closure, phones):
         w = closure_weight(phones, frame_times)[:, None]
@@ -120,12 +112,12 @@ def predict(
     run_dir: str | Path | Audio2MouthModel,
     audio: np.ndarray,
     fps: float,
-    silence_db: float | None = -60.0,
+    gate: SilenceGate | None = DEFAULT_GATE,
     phones=None,
 ) -> np.ndarray:
     """Trained run directory (or a loaded model) + audio -> (T, k) PCA coefficients at ``fps``."""
     model = run_dir if isinstance(run_dir, Audio2MouthModel) else load_bundle(run_dir)
-    return predict_with(model, audio, fps, silence_db, phones)
+    return predict_with(model, audio, fps, gate, phones)
 
 
 def lower_face_landmarks(model: Audio2MouthModel, coeffs: np.ndarray) -> np.ndarray:

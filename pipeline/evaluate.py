@@ -38,7 +38,7 @@ from landmarks.media import AUDIO_RATE, iter_frames
 from landmarks.prepare import ensure_writable, required
 from pipeline import metrics as m
 from pipeline.bundle import SpeakerBundle
-from pipeline.speak import Template, closure_option, landmarks_speaking, render_video, speak
+from pipeline.speak import Template, closure_option, gate_from, landmarks_speaking, render_video, speak
 from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
 from renderer.mouth_metrics import MouthMeter, box_slices
@@ -151,7 +151,7 @@ def evaluate(cfg: DictConfig) -> dict:
         if drive == "audio":
             timings = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
                             cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
-                            bilabial_closure=closure, silence_db=cfg.get("silence_db", -60.0)).timings
+                            bilabial_closure=closure, gate=gate_from(cfg)).timings
         else:  # the clip's own tracked mouth (the renderer's ceiling) or the train-mean mouth (no audio)
             order, timings = np.arange(first, last + 1), {}
             drawn = cache.landmarks[order] if drive == "landmarks" else bar

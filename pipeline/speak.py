@@ -25,6 +25,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
+from audio2mouth.silence import SilenceGate
 from landmarks.alignment import apply_transform, replace_lower_face
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError, exit_on_user_error
@@ -33,6 +34,8 @@ from landmarks.prepare import ensure_writable, read_transcript, required
 from landmarks.timebase import n_frames_for_duration
 from pipeline.bundle import SpeakerBundle
 from pipeline.template import FrameStore, bounce_indices, prepare_with_bundle_settings, segment_range
+
+DEFAULT_GATE = SilenceGate()
 
 
 @dataclass
@@ -52,7 +55,7 @@ class SpeakResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
-def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence_db: float | None,
+def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, gate: SilenceGate | None,
                    chunk_s: float = 60.0, context_s: float = 2.0, phones=None,
                    bilabial_closure: bool | str = "auto") -> np.ndarray:
     """(T, k) coefficients for ``audio`` at ``fps``, in chunks of ``chunk_s`` with ``context_s`` margins.
@@ -60,8 +63,11 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
     Each chunk sees ``context_s`` seconds of audio on both sides (more than any
     model's receptive field), so the seams are invisible and memory is bounded.
     ``phones`` (timed from the audio's first sample) are cut to each chunk's time.
+    ``gate`` (where the mouth rests) judges the whole audio at once, so every chunk's
+    pauses are measured against the same loud speech.
     """
     from audio2mouth.inference import predict_with
+    from audio2mouth.timing import output_frame_times
 
     model = bundle.audio2mouth
     n = n_frames_for_duration(len(audio) / AUDIO_RATE, fps)
@@ -70,7 +76,7 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
 
         phones = recognize(audio)  # once for the whole audio, so every chunk sees the same phones
     if len(audio) <= (chunk_s + 2 * context_s) * AUDIO_RATE:
-        return predict_with(model, audio, fps, silence_db, phones, bilabial_closure)[:n]
+        return predict_with(model, audio, fps, gate, phones, bilabial_closure)[:n]
     step = int(round(chunk_s * fps))
     stats = model.features.utterance_stats(audio)  # chunks of one utterance are normalized alike
     out: np.ndarray | None = None
@@ -78,7 +84,7 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
         f1 = min(n, f0 + step)
         s0 = max(0, int(round((f0 / fps - context_s) * AUDIO_RATE)))
         s1 = min(len(audio), int(round((f1 / fps + context_s) * AUDIO_RATE)))
-        part = predict_with(model, audio[s0:s1], fps, silence_db,
+        part = predict_with(model, audio[s0:s1], fps, None,
                             phones.shifted(-s0 / AUDIO_RATE) if phones is not None else None, bilabial_closure,
                             stats)
         if out is None:
@@ -88,12 +94,15 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, silence
         if len(rows) < f1 - f0:  # rounding at the very end of the audio
             rows = np.concatenate([rows, np.repeat(rows[-1:], f1 - f0 - len(rows), axis=0)])
         out[f0:f1] = rows
+    if gate is not None:
+        w = gate.weight(audio, output_frame_times(len(audio) / AUDIO_RATE, fps)[:n])[:, None]
+        out = ((1 - w) * out + w * model.speaker.rest_coeffs).astype(np.float32)
     return out
 
 
 def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Template | None = None,
           start_s: float = 0.0, duration_s: float | None = None, chunk_frames: int = 16,
-          silence_db: float | None = -60.0, colour_match: bool = True, feather: float = 0.04,
+          gate: SilenceGate | None = DEFAULT_GATE, colour_match: bool = True, feather: float = 0.04,
           phones=None, bilabial_closure: bool | str = "auto") -> SpeakResult:
     """Render ``audio`` (N,) float32 16 kHz as the bundle's anchor into ``out`` (.mp4).
 
@@ -120,7 +129,7 @@ def speak(bundle: SpeakerBundle, audio: np.ndarray, out: Path, template: Templat
     if phones is None:
         phones = phones_of(bundle, audio, None, timings)
     tick = time.perf_counter()
-    coeffs = predict_coeffs(bundle, audio, fps, silence_db, phones=phones, bilabial_closure=bilabial_closure)
+    coeffs = predict_coeffs(bundle, audio, fps, gate, phones=phones, bilabial_closure=bilabial_closure)
     new_landmarks = landmarks_speaking(bundle, cache, order, coeffs)
     timings["audio2mouth"] += time.perf_counter() - tick
     render_video(bundle, template, audio, order, new_landmarks, out, chunk_frames, colour_match, feather, timings)
@@ -227,6 +236,23 @@ def phones_of(bundle: SpeakerBundle, audio: np.ndarray, words: str | None, timin
     return phones
 
 
+def gate_from(cfg: DictConfig) -> SilenceGate:
+    """The silence gate of speak's and evaluate's ``silence_db``, ``pause_below_peak_db``, ``pause_min_s``."""
+    def number(key: str, default: float | None) -> float | None:
+        value = cfg.get(key, default)
+        if value is None:
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise LipsyncError(f"{key} must be a number or null, got {value!r}") from None
+
+    min_s = number("pause_min_s", 0.5)
+    if min_s is None or min_s <= 0:
+        raise LipsyncError(f"pause_min_s must be a positive number of seconds, got {min_s}")
+    return SilenceGate(number("silence_db", -60.0), number("pause_below_peak_db", 35.0), min_s)
+
+
 def closure_option(cfg: DictConfig) -> bool | str:
     """The config's ``bilabial_closure``: True, False or "auto"; anything else is a user error."""
     value = cfg.get("bilabial_closure", "auto")
@@ -250,13 +276,14 @@ def run(cfg: DictConfig) -> SpeakResult:
     out = check_output(Path(required(cfg, "out")).expanduser())  # before any work
     closure = closure_option(cfg)
     audio, words = speech_from(cfg)
-    if np.abs(audio).max(initial=0) < 10 ** (float(cfg.silence_db) / 20):
+    gate = gate_from(cfg)
+    if gate.silence_db is not None and np.abs(audio).max(initial=0) < 10 ** (gate.silence_db / 20):
         print("note: the audio is silent; the anchor will keep a closed, still mouth")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     phones = phones_of(bundle, audio, words, timings)
     result = speak(bundle, audio, out, load_template(cfg, bundle), float(cfg.template_start_s),
-                   cfg.template_duration_s, int(cfg.chunk_frames), float(cfg.silence_db),
+                   cfg.template_duration_s, int(cfg.chunk_frames), gate,
                    bool(cfg.colour_match), float(cfg.feather), phones=phones,
                    bilabial_closure=closure)
     result.timings.update(timings)

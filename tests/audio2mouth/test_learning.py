@@ -51,7 +51,7 @@ def test_adversarial_tcn_learns_the_synthetic_mapping(
     with np.load(fake_cache / "pca.npz") as data:
         train_opening = mouth_opening_from_shapes(data["shapes"], data["lower_face"])
     # the network itself (silence gate off) must close the mouth and keep it still
-    silent = predict(run, np.zeros(3 * 16000, np.float32), 25.0, silence_db=None)
+    silent = predict(run, np.zeros(3 * 16000, np.float32), 25.0, gate=None)
     shapes = lower_face_landmarks(run, silent)
     opening = mouth_opening_from_shapes(shapes, run.speaker.lower_face_indices)
     # closed: within 5 % of the training range from fully shut (input noise blurs the edge)

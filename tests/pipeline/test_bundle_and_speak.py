@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 
+from audio2mouth.silence import SilenceGate
 from landmarks.errors import LipsyncError
 from landmarks.media import load_audio
 from landmarks.writer import VideoWriter
@@ -78,7 +79,7 @@ def test_audio_longer_than_the_template_plays_it_back_and_forth(sample_bundle, t
 
 def test_silence_gives_a_closed_still_mouth(sample_bundle):
     bundle = SpeakerBundle.open(sample_bundle)
-    coeffs = predict_coeffs(bundle, np.zeros(16_000 * 2, np.float32), 25.0, -60.0)
+    coeffs = predict_coeffs(bundle, np.zeros(16_000 * 2, np.float32), 25.0, SilenceGate())
     assert coeffs.shape[0] == 50
     assert coeffs.std(0).max() < 1e-4  # still
     np.testing.assert_allclose(coeffs[0], bundle.audio2mouth.speaker.rest_coeffs, atol=1e-4)  # rest shape
@@ -87,8 +88,9 @@ def test_silence_gives_a_closed_still_mouth(sample_bundle):
 def test_chunked_prediction_matches_whole_prediction(sample_bundle, sample_dir):
     bundle = SpeakerBundle.open(sample_bundle)
     audio = np.load(sample_dir / "sample_anchor_truth.npz")["audio"]
-    whole = predict_coeffs(bundle, audio, 25.0, -60.0, chunk_s=100.0)
-    chunked = predict_coeffs(bundle, audio, 25.0, -60.0, chunk_s=3.0, context_s=2.0)
+    # the gate judges pauses against the whole audio's loud speech in both (the chunks are gated afterwards)
+    whole = predict_coeffs(bundle, audio, 25.0, SilenceGate(), chunk_s=100.0)
+    chunked = predict_coeffs(bundle, audio, 25.0, SilenceGate(), chunk_s=3.0, context_s=2.0)
     assert whole.shape == chunked.shape
     np.testing.assert_allclose(chunked, whole, atol=1e-3)
 
