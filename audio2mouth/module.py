@@ -198,7 +198,8 @@ class Audio2MouthModule(pl.LightningModule):
         gain = std_t / np.maximum(std_p, 1e-8) * np.sqrt(np.clip(r, 0.0, None))
         return np.clip(gain, 0.0, 2.0).astype(np.float32)
 
-    def fit_opening_gain(self, stage: str = "val", max_gain: float = 2.0) -> float:
+    def fit_opening_gain(self, stage: str = "val", max_gain: float = 2.0, rest_weight: np.ndarray | None = None
+                         ) -> float:
         """Gain on the opening direction (``SpeakerData.opening_direction``) that gives the predicted
         inner-lip gap the truth's standard deviation on the last ``stage`` evaluation (made with
         opening gain 1), clipped to [1, ``max_gain``].
@@ -209,8 +210,23 @@ class Audio2MouthModule(pl.LightningModule):
         best-predicted shape direction is scaled: on the held-out blocks of the real clips, a gain
         of 1.4 moved the MSE ratio by 0.001-0.02 (docs/audio2mouth.md). Never below 1: the gain
         exists to undo shrinkage, not to add it.
+
+        ``rest_weight`` (T,) in [0, 1] per evaluated frame: where speak's silence gate
+        (audio2mouth/silence.py) will hold the rest shape. The gain is then the one that gives the
+        gated output the truth's opening std (searched in steps of 0.01): closing the mouth in pauses
+        already adds motion, and a gain fitted without them would amplify the speech shapes more.
         """
         ev, sp = self.last_eval[stage], self.speaker
+        if rest_weight is not None and np.any(rest_weight > 0):
+            w = np.asarray(rest_weight, np.float32)[:, None]
+            gains = np.round(np.arange(1.0, max_gain + 1e-9, 0.01), 2)
+            ratios = np.array([
+                shape_metrics((1 - w) * sp.with_opening_gain(ev["pred"], g) + w * sp.rest_coeffs, ev["true"],
+                              ev["valid"], sp.pca, sp.lower_face_indices,
+                              pose_offsets=ev.get("pose_offsets"))["mouth_std_ratio"] for g in gains])
+            if not np.isfinite(ratios).any():
+                return 1.0
+            return float(gains[np.nanargmin(np.abs(ratios - 1.0))])
         # the std ratio the evaluation reports (the rest-shape clamp of outputs_to_coeffs rarely acts)
         ratio = shape_metrics(ev["pred"], ev["true"], ev["valid"], sp.pca, sp.lower_face_indices,
                               pose_offsets=ev.get("pose_offsets"))["mouth_std_ratio"]

@@ -61,12 +61,15 @@ class SpeakerData:
         shape that would cross the lips, and the gap, a distance, would open again (on lieu an
         unclamped gain of 2 cost 0.06 of held-out opening r, clamped none). So the gain never
         takes the opening below the rest shape's, unless the network already put it there."""
-        coeffs = self.target_norm.invert(outputs * self.gain())
-        if self.opening_gain == 1.0:
+        return self.with_opening_gain(self.target_norm.invert(outputs * self.gain()), self.opening_gain)
+
+    def with_opening_gain(self, coeffs: np.ndarray, gain: float) -> np.ndarray:
+        """(T, k) coefficients at opening gain 1 -> the same at ``gain`` (see :meth:`outputs_to_coeffs`)."""
+        if gain == 1.0:
             return coeffs
         u = self.opening_direction()
         mean = self.target_norm.mean
         along = (coeffs - mean) @ u
         rest_along = float((self.rest_coeffs - mean) @ u)
-        scaled = np.maximum(self.opening_gain * along, np.minimum(along, rest_along))
+        scaled = np.maximum(gain * along, np.minimum(along, rest_along))
         return coeffs + (scaled - along)[..., None] * u

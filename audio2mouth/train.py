@@ -29,6 +29,7 @@ from audio2mouth.inference import time_inference
 from audio2mouth.init_from import load_initial_weights
 from audio2mouth.pretrain import pretrain_then_finetune
 from audio2mouth.refit import refit
+from audio2mouth.silence import SilenceGate
 from audio2mouth.weights import kept_state, make_weight_keeper
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
@@ -49,6 +50,15 @@ class BatchTimer(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.times.append(time.perf_counter() - self._t0)
+
+
+def gate_weight(cfg: DictConfig, datamodule) -> np.ndarray | None:
+    """(T,) where speak's default silence gate will rest the mouth in the val block's frames, for the
+    opening gain's fit (``calibrate_gated``); None when off or the datamodule keeps no block audio."""
+    if not cfg.get("calibrate_gated", False) or not hasattr(datamodule, "block_audio"):
+        return None
+    audio, times = datamodule.block_audio["val"]
+    return SilenceGate().weight(audio, times) if len(audio) else None
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -115,7 +125,7 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
         trainer.validate(module, datamodule=datamodule, verbose=False)
         mode = "shrink" if calibrate is True else str(calibrate)
         if mode == "opening":
-            datamodule.speaker.opening_gain = module.fit_opening_gain("val")
+            datamodule.speaker.opening_gain = module.fit_opening_gain("val", rest_weight=gate_weight(cfg, datamodule))
         else:
             datamodule.speaker.output_gain = module.fit_output_gain("val", mode)
     stop = stop_record(trainer)
@@ -178,6 +188,7 @@ def train(cfg: DictConfig, callbacks: list[Callback] | None = None) -> dict:
                      if hasattr(keeper, "monitor") else None),
         "output_gain": datamodule.speaker.gain().tolist(),
         "opening_gain": float(datamodule.speaker.opening_gain),
+        "calibrate_gated": bool(cfg.get("calibrate_gated", False)),
         "train_batch_s": float(np.median(timer.times)) if timer.times else float("nan"),
         "train_batches": len(timer.times),
         "train_total_s": train_time,

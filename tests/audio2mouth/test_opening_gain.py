@@ -95,11 +95,40 @@ def test_fitted_gain_restores_the_truths_motion_and_never_shrinks():
     assert module.fit_opening_gain("val") == 1.0
 
 
+def test_with_the_silence_gate_the_gain_is_fitted_to_the_gated_output():
+    """Where speak's gate will rest the mouth, the gated output must move like the truth, not the raw one."""
+    speaker, coeffs = speaker_with_two_motions()
+    mean, u = speaker.target_norm.mean, speaker.opening_direction()
+    module = Audio2MouthModule.__new__(Audio2MouthModule)
+    module.speaker = speaker
+    valid = np.ones(len(coeffs), bool)
+    truth = coeffs.copy()
+    pause = np.zeros(len(coeffs), bool)
+    pause[::4] = True  # a quarter of the frames are pauses where the footage's lips are at rest
+    truth[pause] = speaker.rest_coeffs
+    mumbled = truth - 0.4 * ((truth - mean) @ u)[:, None] * u
+    mumbled[pause] = mean  # the networks keep the mouth half open in pauses
+    module.last_eval = {"val": {"pred": mumbled, "true": truth, "valid": valid}}
+    ungated = module.fit_opening_gain("val")
+    weight = pause.astype(np.float32)
+    gated = module.fit_opening_gain("val", rest_weight=weight)
+    assert 1.0 <= gated < ungated - 0.1  # resting the pauses already restores part of the motion
+    out = (1 - weight[:, None]) * speaker.with_opening_gain(mumbled, gated) + weight[:, None] * speaker.rest_coeffs
+    gap = lambda c: mouth_opening_from_shapes(speaker.pca.decode(c), speaker.lower_face_indices)  # noqa: E731
+    assert gap(out).std() / gap(truth).std() == pytest.approx(1.0, abs=0.02)
+    # no frame gated: the closed form of before
+    assert module.fit_opening_gain("val", rest_weight=np.zeros(len(coeffs))) == ungated
+
+
 def test_a_calibrated_run_saves_its_gain_and_speak_uses_it(fake_cache: Path, tmp_path: Path, shrunk):
     results = train(shrunk("tcn", fake_cache, tmp_path, ["calibrate=opening"]))
     assert 1.0 <= results["opening_gain"] <= 2.0
     run = load_bundle(tmp_path)
     assert run.speaker.opening_gain == pytest.approx(results["opening_gain"])
+    assert results["calibrate_gated"] is False
+    # fitted to the gated output, the run goes through the val block's audio (no error, a gain in range)
+    gated = train(shrunk("tcn", fake_cache, tmp_path / "gated", ["calibrate=opening", "calibrate_gated=true"]))
+    assert gated["calibrate_gated"] is True and 1.0 <= gated["opening_gain"] <= 2.0
 
 
 def test_an_unknown_calibration_fails_before_training(fake_cache: Path, tmp_path: Path, shrunk):
