@@ -200,13 +200,11 @@ class Audio2MouthDataModule(pl.LightningDataModule):
                 }
             )
         self.test_audio = cache.audio[int(t_test * cache.audio_rate) :]
-        # each held-out block's audio and its frames' times from its first sample (for speak's silence gate)
-        self.block_audio = {}
-        for name in ("val", "test"):
-            lo, hi = self.block_times[name]
-            a0, a1 = int(lo * cache.audio_rate), int(hi * cache.audio_rate)
-            frames = (frame_t >= lo) & (frame_t < hi)
-            self.block_audio[name] = (cache.audio[a0:a1], frame_t[frames] - a0 / cache.audio_rate)
+        # the val block's audio and its frames' times from its first sample (for speak's silence gate)
+        lo, hi = self.block_times["val"]
+        a0 = int(lo * cache.audio_rate)
+        self.val_audio = (cache.audio[a0 : int(hi * cache.audio_rate)],
+                          frame_t[(frame_t >= lo) & (frame_t < hi)] - a0 / cache.audio_rate)
 
     def _phones(self, cache: SpeakerCache):
         """The cache's timed phones when the features need them (recognized here for caches without)."""

@@ -25,13 +25,12 @@ import torch
 
 from audio2mouth.bundle import Audio2MouthModel, load_bundle
 from audio2mouth.features import AudioFeatures, check_audio
-from audio2mouth.silence import SilenceGate
+from audio2mouth.silence import DEFAULT_GATE, SilenceGate
 from audio2mouth.timing import output_frame_times, steps_to_frames
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.media import AUDIO_RATE, load_audio
 
 MIN_SAMPLES = AUDIO_RATE // 100  # one feature step (10 ms)
-DEFAULT_GATE = SilenceGate()
 
 
 def run_net(model: Audio2MouthModel, features: np.ndarray) -> np.ndarray:
@@ -100,8 +99,7 @@ def predict_with(
     frame_times = output_frame_times(len(audio) / AUDIO_RATE, fps)
     coeffs = steps_to_frames(coeffs_steps, model.features.times(len(feats)), frame_times)
     if gate is not None:
-        w = gate.weight(audio, frame_times)[:, None]
-        coeffs = (1 - w) * coeffs + w * model.speaker.rest_coeffs
+        coeffs = gate.apply(coeffs, audio, frame_times, model.speaker.rest_coeffs)
     if closes_on_bilabials(bilabial_closure, phones):
         w = closure_weight(phones, frame_times)[:, None]
         coeffs = (1 - w) * coeffs + w * model.speaker.rest_coeffs

@@ -12,7 +12,7 @@ Two kinds of quiet audio close the mouth:
   between phrases, keep the mouth half open through them. Anchors close the mouth when
   they stop for half a second or more; shorter pauses are left to the network
   (lieu's short pauses are not at rest). Measured on the held-out blocks of three
-  clips in docs/audio2mouth.md ("Pauses").
+  clips in docs/audio2mouth.md ("Two bars, a floor, and the long-pause gate").
 
 The weight ramps over 50 ms at the edges of each gated stretch so the mouth closes
 and opens smoothly.
@@ -75,3 +75,11 @@ class SilenceGate:
         quiet = self.quiet_steps(audio).astype(np.float32)
         steps = np.arange(len(quiet)) * HOP / AUDIO_RATE
         return steps_to_frames(uniform_filter1d(quiet, size=5), steps, times)  # the 50 ms ramp
+
+    def apply(self, coeffs: np.ndarray, audio: np.ndarray, times: np.ndarray, rest: np.ndarray) -> np.ndarray:
+        """(T, k) coefficients at ``times`` moved to the ``rest`` (k,) shape where the mouth rests."""
+        w = self.weight(audio, times)[:, None]
+        return (1 - w) * coeffs + w * rest
+
+
+DEFAULT_GATE = SilenceGate()

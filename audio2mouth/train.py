@@ -29,7 +29,7 @@ from audio2mouth.inference import time_inference
 from audio2mouth.init_from import load_initial_weights
 from audio2mouth.pretrain import pretrain_then_finetune
 from audio2mouth.refit import refit
-from audio2mouth.silence import SilenceGate
+from audio2mouth.silence import DEFAULT_GATE
 from audio2mouth.weights import kept_state, make_weight_keeper
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.training import MeanOverRanks, stop_record
@@ -54,11 +54,11 @@ class BatchTimer(Callback):
 
 def gate_weight(cfg: DictConfig, datamodule) -> np.ndarray | None:
     """(T,) where speak's default silence gate will rest the mouth in the val block's frames, for the
-    opening gain's fit (``calibrate_gated``); None when off or the datamodule keeps no block audio."""
-    if not cfg.get("calibrate_gated", False) or not hasattr(datamodule, "block_audio"):
+    opening gain's fit (``calibrate_gated``); None when off."""
+    if not cfg.get("calibrate_gated", False):
         return None
-    audio, times = datamodule.block_audio["val"]
-    return SilenceGate().weight(audio, times) if len(audio) else None
+    audio, times = datamodule.val_audio
+    return DEFAULT_GATE.weight(audio, times) if len(audio) else None
 
 
 def _write_json(path: Path, data: dict) -> None:

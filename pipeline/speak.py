@@ -25,7 +25,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig
 
-from audio2mouth.silence import SilenceGate
+from audio2mouth.silence import DEFAULT_GATE, SilenceGate
 from landmarks.alignment import apply_transform, replace_lower_face
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError, exit_on_user_error
@@ -34,8 +34,6 @@ from landmarks.prepare import ensure_writable, read_transcript, required
 from landmarks.timebase import n_frames_for_duration
 from pipeline.bundle import SpeakerBundle
 from pipeline.template import FrameStore, bounce_indices, prepare_with_bundle_settings, segment_range
-
-DEFAULT_GATE = SilenceGate()
 
 
 @dataclass
@@ -95,8 +93,8 @@ def predict_coeffs(bundle: SpeakerBundle, audio: np.ndarray, fps: float, gate: S
             rows = np.concatenate([rows, np.repeat(rows[-1:], f1 - f0 - len(rows), axis=0)])
         out[f0:f1] = rows
     if gate is not None:
-        w = gate.weight(audio, output_frame_times(len(audio) / AUDIO_RATE, fps)[:n])[:, None]
-        out = ((1 - w) * out + w * model.speaker.rest_coeffs).astype(np.float32)
+        times = output_frame_times(len(audio) / AUDIO_RATE, fps)[:n]
+        out = gate.apply(out, audio, times, model.speaker.rest_coeffs).astype(np.float32)
     return out
 
 
@@ -247,10 +245,11 @@ def gate_from(cfg: DictConfig) -> SilenceGate:
         except (TypeError, ValueError):
             raise LipsyncError(f"{key} must be a number or null, got {value!r}") from None
 
-    min_s = number("pause_min_s", 0.5)
+    min_s = number("pause_min_s", DEFAULT_GATE.pause_min_s)
     if min_s is None or min_s <= 0:
         raise LipsyncError(f"pause_min_s must be a positive number of seconds, got {min_s}")
-    return SilenceGate(number("silence_db", -60.0), number("pause_below_peak_db", 35.0), min_s)
+    return SilenceGate(number("silence_db", DEFAULT_GATE.silence_db),
+                       number("pause_below_peak_db", DEFAULT_GATE.pause_below_peak_db), min_s)
 
 
 def closure_option(cfg: DictConfig) -> bool | str:
