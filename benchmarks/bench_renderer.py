@@ -92,6 +92,7 @@ def default_renderer(size: int, overrides: list[str] = ()) -> NeuralRenderer:
     config_record = {"crop_size": size, "use_reference": bool(cfg.use_reference), "render_box": box.to_dict(),
                      "mouth_reference": mouth_reference, "warp_reference": mouth_reference and bool(cfg.warp_reference),
                      "detail_transfer": float(cfg.detail_transfer) if mouth_reference else 0.0,
+                     "detail_neighbours": int(cfg.detail_neighbours),
                      "face_map": {"size": size}}
     return NeuralRenderer(generator, config_record, bank=bank)
 

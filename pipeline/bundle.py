@@ -39,9 +39,11 @@ class SpeakerBundle:
     root: Path
     manifest: dict
     detail_transfer: float | None = None  # the renderer's fine-detail gain in place of its own (None: its own)
+    detail_neighbours: int | None = None  # bank crops the detail is taken from, in place of the renderer's own
 
     @classmethod
-    def open(cls, root: str | Path, detail_transfer: float | None = None) -> SpeakerBundle:
+    def open(cls, root: str | Path, detail_transfer: float | None = None,
+             detail_neighbours: int | None = None) -> SpeakerBundle:
         root = Path(root)
         path = root / MANIFEST
         if not path.exists():
@@ -60,7 +62,7 @@ class SpeakerBundle:
         for part in ("audio2mouth", "renderer", "template"):
             if not (root / part).is_dir():
                 raise LipsyncError(f"bundle {root} is incomplete: {part}/ is missing")
-        return cls(root, manifest, None if detail_transfer is None else float(detail_transfer))
+        return cls(root, manifest, None if detail_transfer is None else float(detail_transfer), detail_neighbours)
 
     @property
     def speaker(self) -> str:
@@ -104,7 +106,8 @@ class SpeakerBundle:
     def renderer(self):
         from renderer.inference import load_renderer
 
-        return load_renderer(self.root / "renderer", crop_size=self.crop_size, detail_transfer=self.detail_transfer)
+        return load_renderer(self.root / "renderer", crop_size=self.crop_size, detail_transfer=self.detail_transfer,
+                             detail_neighbours=self.detail_neighbours)
 
 
 def write_manifest(root: Path, manifest: dict) -> None:

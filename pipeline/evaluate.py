@@ -129,7 +129,8 @@ def train_mean_mouth(bundle: SpeakerBundle, cache: SpeakerCache, order: np.ndarr
 
 
 def evaluate(cfg: DictConfig) -> dict:
-    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser(), cfg.get("detail_transfer"))
+    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser(), cfg.get("detail_transfer"),
+                               cfg.get("detail_neighbours"))
     clip = Path(required(cfg, "clip")).expanduser()
     out = Path(required(cfg, "out")).expanduser()
     ensure_writable(out.parent)

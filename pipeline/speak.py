@@ -271,7 +271,8 @@ def save_phones_beside(video: Path, phones) -> Path:
 
 @exit_on_user_error
 def run(cfg: DictConfig) -> SpeakResult:
-    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser(), cfg.get("detail_transfer"))
+    bundle = SpeakerBundle.open(Path(required(cfg, "bundle")).expanduser(), cfg.get("detail_transfer"),
+                               cfg.get("detail_neighbours"))
     out = check_output(Path(required(cfg, "out")).expanduser())  # before any work
     closure = closure_option(cfg)
     audio, words = speech_from(cfg)

@@ -36,6 +36,13 @@ def checked_gain(gain: float) -> float:
     return gain
 
 
+def checked_neighbours(k: int) -> int:
+    """``k`` as an int, refused unless it is a whole number >= 1."""
+    if isinstance(k, bool) or int(k) != k or int(k) < 1:
+        raise LipsyncError(f"detail_neighbours must be a whole number >= 1, got {k}")
+    return int(k)
+
+
 def transfer_detail(rendered: np.ndarray, warped: np.ndarray, gain: float, sigma: float = SIGMA) -> np.ndarray:
     """(B, S, S, 3) uint8 ``rendered`` with its finest band replaced by ``gain`` x that of
     ``warped`` (B, S, S, 3) uint8, the bank crops warped onto the same landmarks."""

@@ -28,7 +28,7 @@ from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams, canny_edges, draw_face_map, lower_face_mask
 from renderer.bundle import load_generator
 from renderer.components import fold_batch_norms, make_input, to_uint8
-from renderer.detail_transfer import checked_gain, transfer_detail
+from renderer.detail_transfer import checked_gain, checked_neighbours, transfer_detail
 from renderer.paste import feather_mask, paste_back
 from renderer.reference_bank import ReferenceBank, lip_descriptors
 from renderer.render_box import RenderBox
@@ -69,6 +69,8 @@ class NeuralRenderer:
             raise LipsyncError("this renderer takes fine detail from its warped bank crops, but its bank has "
                                "no landmarks (saved before they were kept); set detail_transfer: 0 in its "
                                "renderer.yaml or train it again")
+        # renderers exported before the option existed took the detail of the one chosen crop
+        self.detail_neighbours = checked_neighbours(config.get("detail_neighbours", 1))
         self.device = torch.device(device)
         self.batch_size = batch_size
 
@@ -76,10 +78,18 @@ class NeuralRenderer:
         """Bank crops ``chosen`` (T,) for frames whose new landmarks are (T, 68, 2) box px:
         (the network's input, warped onto them when this renderer was trained so; the crops
         warped onto them for :func:`renderer.detail_transfer.transfer_detail`, None when it is off),
-        each (T, S, S, 3) uint8."""
-        warped = self.bank.references(chosen, landmarks) if self.warp_reference or self.detail_transfer else None
+        each (T, S, S, 3) uint8. With ``detail_neighbours`` K > 1 the detail comes from the mean of
+        the K bank crops nearest each frame's lip shape, each warped onto it: the lip lines and teeth
+        edges they share add up where the landmarks put them, a texture only one of them has fades."""
+        single = self.detail_transfer and self.detail_neighbours == 1
+        warped = self.bank.references(chosen, landmarks) if self.warp_reference or single else None
         inputs = warped if self.warp_reference else self.bank.references(chosen)
-        return inputs, warped if self.detail_transfer else None
+        if not self.detail_transfer:
+            return inputs, None
+        if single:
+            return inputs, warped
+        near = self.bank.nearest_k(lip_descriptors(landmarks, self.box.size), self.detail_neighbours)
+        return inputs, self.bank.mean_references(near, landmarks)
 
     def frame_box(self, crop_box: np.ndarray) -> np.ndarray:
         """(3,) render box in frame px for a face crop box (cx, cy, side) in frame px."""
@@ -159,12 +169,16 @@ def load_renderer(
     device: str | torch.device = "cpu",
     batch_size: int = 16,
     detail_transfer: float | None = None,
+    detail_neighbours: int | None = None,
 ) -> NeuralRenderer:
     """Load a trained renderer run directory; ``crop_size`` must match the checkpoint's if given.
-    ``detail_transfer``: a gain in place of the one the renderer was exported with."""
+    ``detail_transfer``, ``detail_neighbours``: a gain and a number of bank crops in place of
+    those the renderer was exported with (None: its own)."""
     generator, config = load_generator(run_dir, crop_size, device)
     if detail_transfer is not None:
         config = {**config, "detail_transfer": float(detail_transfer)}
+    if detail_neighbours is not None:
+        config = {**config, "detail_neighbours": detail_neighbours}
     bank = ReferenceBank.load(run_dir) if config.get("mouth_reference") else None
     return NeuralRenderer(generator, config, device, batch_size, bank)
 

@@ -51,11 +51,13 @@ def preview(
     mp4: bool = False,
     colour_match: bool = True,
     detail_transfer: float | None = None,
+    detail_neighbours: int | None = None,
 ) -> dict[str, float]:
     """Render a segment, save PNGs (and an mp4); returns the checks (units in the keys).
-    ``detail_transfer``: a gain in place of the renderer's own (None: its own)."""
+    ``detail_transfer``, ``detail_neighbours``: in place of the renderer's own (None: its own)."""
     cache = SpeakerCache(resolve_cache(cache_dir))
-    renderer = load_renderer(run_dir, crop_size=cache.crop_size, detail_transfer=detail_transfer)
+    renderer = load_renderer(run_dir, crop_size=cache.crop_size, detail_transfer=detail_transfer,
+                             detail_neighbours=detail_neighbours)
     video = Path(cache.meta["source"]["video"])
     t = cache.timestamps
     start = int(np.searchsorted(t, start_s if start_s is not None else t[-1] * 0.8))
@@ -127,6 +129,7 @@ def preview(
         "added_jitter_levels": round(float(np.mean(jitter)), 2) if jitter else 0.0,
         "psnr_box_db": round(float(np.mean(psnrs)), 2),
         "detail_transfer": renderer.detail_transfer,
+        "detail_neighbours": renderer.detail_neighbours,
         **mouth.summary(),
     }
     strip = mouth.strip()
@@ -151,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-colour-match", action="store_true")
     parser.add_argument("--detail-transfer", type=float, default=None, metavar="GAIN",
                         help="fine-detail gain in place of the renderer's own (0: the network's output alone)")
+    parser.add_argument("--detail-neighbours", type=int, default=None, metavar="K",
+                        help="take the fine detail from the mean of the K nearest bank crops (in place of the "
+                             "renderer's own)")
     args = parser.parse_args(argv)
     report = preview(
         args.run_dir,
@@ -162,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         args.mp4,
         not args.no_colour_match,
         args.detail_transfer,
+        args.detail_neighbours,
     )
     print(json.dumps(report))
 

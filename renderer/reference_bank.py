@@ -26,7 +26,7 @@ import numpy as np
 
 from landmarks import indices as ix
 from landmarks.errors import LipsyncError
-from renderer.reference_warp import warp_reference
+from renderer.reference_warp import mean_warped, warp_reference
 
 FILE = "reference_bank.npz"
 
@@ -77,6 +77,21 @@ class ReferenceBank:
                                "train the renderer again or set warp_reference=false")
         return np.stack([warp_reference(crop, self.landmarks[k], target)
                          for crop, k, target in zip(crops, chosen, targets, strict=True)])
+
+    def mean_references(self, chosen: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """(T, S, S, 3) uint8: for each target, the mean of the bank crops ``chosen`` (T, K), each
+        warped onto the target's (T, 68, 2) landmarks in render-box px."""
+        if self.landmarks is None:
+            raise LipsyncError("this reference bank has no landmarks to warp its crops with")
+        return np.stack([mean_warped(self.crops[row], self.landmarks[row], target)
+                         for row, target in zip(np.asarray(chosen), targets, strict=True)])
+
+    def nearest_k(self, descriptors: np.ndarray, k: int) -> np.ndarray:
+        """(T, k) bank indices of the ``k`` entries nearest each of (T, 40) ``descriptors``, nearest first."""
+        d = np.linalg.norm(descriptors[:, None, :] - self.descriptors[None], axis=-1)  # (T, K)
+        k = min(k, len(self.descriptors))
+        near = np.argpartition(d, k - 1, axis=1)[:, :k]
+        return np.take_along_axis(near, np.argsort(np.take_along_axis(d, near, 1), 1), 1)
 
     def nearest(self, descriptors: np.ndarray, times: np.ndarray | None = None,
                 exclude_s: float = 0.0) -> np.ndarray:

@@ -24,7 +24,7 @@ from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.training import MeanOverRanks, same_layers, stop_record
 from renderer.bundle import load_generator, save_renderer
 from renderer.components import input_channels, odd_part
-from renderer.detail_transfer import checked_gain
+from renderer.detail_transfer import checked_gain, checked_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule, 
         "mouth_reference": datamodule.bank is not None,
         "warp_reference": datamodule.bank is not None and bool(datamodule.hparams.warp_reference),
         "detail_transfer": detail_gain(cfg, datamodule.bank is not None),
+        "detail_neighbours": checked_neighbours(cfg.get("detail_neighbours", 1)),
         "render_box": datamodule.render_box.to_dict(),
         "generator": generator_cfg,
         "face_map": datamodule.face_map_params.to_dict(),

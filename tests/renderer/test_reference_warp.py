@@ -9,7 +9,7 @@ import pytest
 from landmarks.errors import LipsyncError
 from renderer.datamodule import RendererDataModule
 from renderer.reference_bank import ReferenceBank
-from renderer.reference_warp import warp_field, warp_reference
+from renderer.reference_warp import mean_warped, warp_field, warp_reference
 
 SIZE = 96
 
@@ -103,3 +103,39 @@ def test_training_pairs_carry_the_reference_warped_onto_their_own_landmarks(fake
     np.testing.assert_array_equal(warped.train_set[j]["mouth_ref"].permute(1, 2, 0).numpy(), expected)
     np.testing.assert_array_equal(plain.train_set[j]["mouth_ref"].permute(1, 2, 0).numpy(), warped.bank.crops[k])
 
+
+
+def test_the_mean_of_warped_crops_is_the_mean_of_each_warp():
+    """Several references warped onto one target share its triangulation; each lands as it would alone."""
+    rng = np.random.default_rng(5)
+    points = np.stack([_face_landmarks(rng) for _ in range(4)]).astype(np.float32)
+    crops = np.stack([_texture(k) for k in range(3)])
+    target = points[3]
+    alone = np.stack([warp_reference(c, p, target) for c, p in zip(crops, points[:3], strict=True)])
+    mean = mean_warped(crops, points[:3], target)
+    assert np.abs(mean.astype(int) - np.rint(alone.astype(np.float32).mean(0))).max() <= 1
+    np.testing.assert_array_equal(mean_warped(crops[:1], points[:1], target), alone[0])
+
+
+def test_what_the_crops_share_stays_and_what_one_has_fades():
+    rng = np.random.default_rng(6)
+    points = _face_landmarks(rng).astype(np.float32)
+    shared = _texture(10).astype(np.float32)
+    own = [np.random.default_rng(20 + k).normal(0, 30, shared.shape) for k in range(6)]
+    crops = np.stack([np.clip(shared + o, 0, 255) for o in own]).astype(np.uint8)
+    mean = mean_warped(crops, np.repeat(points[None], 6, 0), points).astype(np.float32)
+    single = crops[0].astype(np.float32)
+    # against the shared texture the mean errs about 1/sqrt(6) as much as one crop
+    assert np.abs(mean - shared).std() < 0.5 * np.abs(single - shared).std()
+
+
+def test_the_k_nearest_bank_entries_nearest_first():
+    rng = np.random.default_rng(7)
+    descriptors = rng.normal(size=(20, 40)).astype(np.float32)
+    bank = ReferenceBank(np.zeros((20, 8, 8, 3), np.uint8), descriptors, np.zeros(20, np.float32))
+    queries = rng.normal(size=(5, 40)).astype(np.float32)
+    near = bank.nearest_k(queries, 4)
+    distance = np.linalg.norm(queries[:, None] - descriptors[None], axis=-1)
+    np.testing.assert_array_equal(near, np.argsort(distance, 1)[:, :4])
+    np.testing.assert_array_equal(near[:, 0], bank.nearest(queries))
+    assert bank.nearest_k(queries, 50).shape == (5, 20)  # no more than the bank holds

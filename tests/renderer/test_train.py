@@ -16,7 +16,7 @@ from landmarks.errors import LipsyncError
 from renderer.datamodule import RendererDataModule, time_split
 from renderer.inference import load_renderer
 from renderer.preview import preview
-from renderer.reference_bank import ReferenceBank
+from renderer.reference_bank import ReferenceBank, lip_descriptors
 from renderer.train import build, train
 
 TINY = [
@@ -106,21 +106,30 @@ def test_render_size_decouples_the_network_from_the_cache_crop(fake_cache, compo
     cache = fake_cache(size=128, n_frames=30)
     overrides = [f"render_data.cache={cache}", "+trainer.fast_dev_run=true", "render_data.batch_size=2",
                  "render_data.gap_s=0", *TINY, *CPU]
-    cfg = compose_cfg([*overrides, "render_size=192", "detail_transfer=1.5"])
+    cfg = compose_cfg([*overrides, "render_size=192", "detail_transfer=1.5", "detail_neighbours=3"])
     metrics = train(cfg)
     assert np.isfinite(metrics["val/psnr"])
     renderer = load_renderer(cfg.paths.output_dir, crop_size=128)
     assert renderer.box.size == 192 and renderer.bank.crops.shape[1:] == (192, 192, 3)
     assert renderer.generator.crop_size == 192
     maps, masks = np.zeros((1, 192, 192, 3), np.uint8), np.zeros((1, 192, 192), np.uint8)
-    assert renderer.detail_transfer == 1.5  # exported with its gain
+    assert renderer.detail_transfer == 1.5 and renderer.detail_neighbours == 3  # exported with its settings
     out = renderer.render(maps, maps, masks, maps, maps)
     assert out.shape == (1, 192, 192, 3)
     with pytest.raises(LipsyncError, match="detail_refs"):
         renderer.render(maps, maps, masks, maps)
+    # the detail comes from the mean of the 3 bank crops nearest each target's lips, warped onto it
+    targets = renderer.bank.landmarks[[0, 4]] + 1.5
+    inputs, detail = renderer.mouth_references(np.array([2, 2]), targets)
+    np.testing.assert_array_equal(inputs, renderer.bank.crops[[2, 2]])
+    near = renderer.bank.nearest_k(lip_descriptors(targets, 192), 3)
+    np.testing.assert_array_equal(detail, renderer.bank.mean_references(near, targets))
     assert load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=0).detail_transfer == 0
     with pytest.raises(LipsyncError, match=">= 0"):
         load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=-0.5)
+    assert load_renderer(cfg.paths.output_dir, crop_size=128, detail_neighbours=1).detail_neighbours == 1
+    with pytest.raises(LipsyncError, match="whole number >= 1"):
+        load_renderer(cfg.paths.output_dir, crop_size=128, detail_neighbours=0)
     # a bank saved before banks kept landmarks has nothing to warp the detail with: refused, unless turned off
     bank = ReferenceBank.load(cfg.paths.output_dir)
     ReferenceBank(bank.crops, bank.descriptors, bank.times).save(cfg.paths.output_dir)
