@@ -163,7 +163,8 @@ def evaluate(cfg: DictConfig) -> dict:
     report = {"bundle": str(bundle.root), "clip": str(clip), "segment_s": [float(cache.timestamps[first]),
               float(cache.timestamps[last] + 1 / cache.fps)], "fps": cache.fps,
               "video": str(video_path) if cfg.get("keep_video", True) else None,
-              "drive": drive, "speak_timings_s": timings, **report}
+              "drive": drive, "detail_transfer": bundle.renderer.detail_transfer,
+              "detail_neighbours": bundle.renderer.detail_neighbours, "speak_timings_s": timings, **report}
     tmp_json = out.with_name(f".{out.name}.tmp")
     tmp_json.write_text(json.dumps(report, indent=2))
     os.replace(tmp_json, out)

@@ -82,8 +82,11 @@ def test_evaluate_driven_by_the_clips_own_landmarks_and_by_the_train_mean(sample
     # rendered from its own mouth track, the output's mouth must open and close with the clip's (the sample's
     # tiny renderer scored r 0.75 here; its shapes are too soft for a meaningful LMD)
     assert report["opening_correlation"] > 0.5, report["opening_correlation"]
-    floor = evaluate(compose_app("evaluate", out=tmp_path / "floor.json", drive="train_mean", **common))
+    floor = evaluate(compose_app("evaluate", out=tmp_path / "floor.json", drive="train_mean", detail_transfer=0,
+                                 detail_neighbours=2, **common))
     assert floor["drive"] == "train_mean" and floor["frames"] == 100
+    # the renderer's fine-detail settings, as given in place of the bundle's, are in the report
+    assert (floor["detail_transfer"], floor["detail_neighbours"]) == (0.0, 2)
     # a mouth that only turns with the head follows the clip's opening less well than its own mouth track
     # (the sample's tiny renderer: r 0.72 against 0.58 here; the sample's head moves with its speech)
     assert floor["opening_correlation"] < report["opening_correlation"] - 0.05
