@@ -25,7 +25,7 @@ import torch
 
 from audio2mouth.bundle import Audio2MouthModel, load_bundle
 from audio2mouth.features import AudioFeatures, check_audio
-from audio2mouth.silence import DEFAULT_GATE, SilenceGate
+from audio2mouth.silence import DEFAULT_GATE, SilenceGate, toward_rest
 from audio2mouth.timing import output_frame_times, steps_to_frames
 from landmarks.errors import LipsyncError, exit_on_user_error
 from landmarks.media import AUDIO_RATE, load_audio
@@ -101,8 +101,7 @@ def predict_with(
     if gate is not None:
         coeffs = gate.apply(coeffs, audio, frame_times, model.speaker.rest_coeffs)
     if closes_on_bilabials(bilabial_closure, phones):
-        w = closure_weight(phones, frame_times)[:, None]
-        coeffs = (1 - w) * coeffs + w * model.speaker.rest_coeffs
+        coeffs = toward_rest(coeffs, closure_weight(phones, frame_times), model.speaker.rest_coeffs)
     return coeffs.astype(np.float32)
 
 

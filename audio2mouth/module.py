@@ -24,6 +24,7 @@ from audio2mouth.components.discriminator import GANLoss
 from audio2mouth.components.ensemble import Ensemble, members_of
 from audio2mouth.lip_space import lip_space_map
 from audio2mouth.metrics import all_metrics, shape_metrics
+from audio2mouth.silence import toward_rest
 from audio2mouth.speaker import SpeakerData
 from audio2mouth.timing import steps_to_frames
 
@@ -218,10 +219,10 @@ class Audio2MouthModule(pl.LightningModule):
         """
         ev, sp = self.last_eval[stage], self.speaker
         if rest_weight is not None and np.any(rest_weight > 0):
-            w = np.asarray(rest_weight, np.float32)[:, None]
+            w = np.asarray(rest_weight, np.float32)
             gains = np.round(np.arange(1.0, max_gain + 1e-9, 0.01), 2)
             ratios = np.array([
-                shape_metrics((1 - w) * sp.with_opening_gain(ev["pred"], g) + w * sp.rest_coeffs, ev["true"],
+                shape_metrics(toward_rest(sp.with_opening_gain(ev["pred"], g), w, sp.rest_coeffs), ev["true"],
                               ev["valid"], sp.pca, sp.lower_face_indices,
                               pose_offsets=ev.get("pose_offsets"))["mouth_std_ratio"] for g in gains])
             if not np.isfinite(ratios).any():

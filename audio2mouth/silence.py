@@ -50,6 +50,12 @@ def runs_at_least(mask: np.ndarray, min_steps: int) -> np.ndarray:
     return keep[runs]
 
 
+def toward_rest(coeffs: np.ndarray, weight: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """(T, k) ``coeffs`` moved to the ``rest`` (k,) shape by ``weight`` (T,) in [0, 1] (1: at rest)."""
+    w = np.asarray(weight)[:, None]
+    return (1 - w) * coeffs + w * rest
+
+
 @dataclass(frozen=True)
 class SilenceGate:
     """Quiet stretches where the mouth rests (module docstring). ``None`` disables a part."""
@@ -78,8 +84,7 @@ class SilenceGate:
 
     def apply(self, coeffs: np.ndarray, audio: np.ndarray, times: np.ndarray, rest: np.ndarray) -> np.ndarray:
         """(T, k) coefficients at ``times`` moved to the ``rest`` (k,) shape where the mouth rests."""
-        w = self.weight(audio, times)[:, None]
-        return (1 - w) * coeffs + w * rest
+        return toward_rest(coeffs, self.weight(audio, times), rest)
 
 
 DEFAULT_GATE = SilenceGate()

@@ -26,6 +26,7 @@ from pathlib import Path
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
 from landmarks.facemap import FaceMapParams
+from renderer.detail_transfer import checked_gain, checked_neighbours
 
 FORMAT = "anchor-lipsync/speaker-bundle"
 FORMAT_VERSION = 1
@@ -62,7 +63,9 @@ class SpeakerBundle:
         for part in ("audio2mouth", "renderer", "template"):
             if not (root / part).is_dir():
                 raise LipsyncError(f"bundle {root} is incomplete: {part}/ is missing")
-        return cls(root, manifest, None if detail_transfer is None else float(detail_transfer), detail_neighbours)
+        # settings in place of the renderer's own, checked now: the renderer loads after the audio's work
+        return cls(root, manifest, None if detail_transfer is None else checked_gain(detail_transfer),
+                   None if detail_neighbours is None else checked_neighbours(detail_neighbours))
 
     @property
     def speaker(self) -> str:

@@ -29,18 +29,25 @@ SIGMA = 1.0  # px at the render box: the band it carries is the one a 3x3 Laplac
 
 
 def checked_gain(gain: float) -> float:
-    """``gain`` as a float, refused when negative (0 turns the transfer off)."""
-    gain = float(gain)
-    if gain < 0:
-        raise LipsyncError(f"detail_transfer must be >= 0 (0 turns it off), got {gain}")
-    return gain
+    """``gain`` as a float, refused when negative or not a number (0 turns the transfer off)."""
+    try:
+        value = float(gain)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not value >= 0:  # NaN included
+        raise LipsyncError(f"detail_transfer must be a number >= 0 (0 turns it off), got {gain!r}")
+    return value
 
 
 def checked_neighbours(k: int) -> int:
     """``k`` as an int, refused unless it is a whole number >= 1."""
-    if isinstance(k, bool) or int(k) != k or int(k) < 1:
-        raise LipsyncError(f"detail_neighbours must be a whole number >= 1, got {k}")
-    return int(k)
+    try:
+        whole = not isinstance(k, bool) and float(k) == int(float(k))
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or int(float(k)) < 1:
+        raise LipsyncError(f"detail_neighbours must be a whole number >= 1, got {k!r}")
+    return int(float(k))
 
 
 def transfer_detail(rendered: np.ndarray, warped: np.ndarray, gain: float, sigma: float = SIGMA) -> np.ndarray:

@@ -176,7 +176,7 @@ def load_renderer(
     those the renderer was exported with (None: its own)."""
     generator, config = load_generator(run_dir, crop_size, device)
     if detail_transfer is not None:
-        config = {**config, "detail_transfer": float(detail_transfer)}
+        config = {**config, "detail_transfer": detail_transfer}  # checked by NeuralRenderer
     if detail_neighbours is not None:
         config = {**config, "detail_neighbours": detail_neighbours}
     bank = ReferenceBank.load(run_dir) if config.get("mouth_reference") else None

@@ -48,6 +48,13 @@ def test_bundle_round_trip(sample_bundle, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(sample_bundle, copy, ignore=shutil.ignore_patterns("work"))  # work/ is not needed
     assert SpeakerBundle.open(copy).audio2mouth.speaker.pca.n_components == k
+    # detail settings given in place of the renderer's own are checked when the bundle opens, before any work
+    with pytest.raises(LipsyncError, match="detail_transfer must be a number"):
+        SpeakerBundle.open(copy, detail_transfer="sharp")
+    with pytest.raises(LipsyncError, match="detail_neighbours must be a whole number"):
+        SpeakerBundle.open(copy, detail_neighbours=0)
+    opened = SpeakerBundle.open(copy, detail_transfer="0", detail_neighbours="3")
+    assert (opened.renderer.detail_transfer, opened.renderer.detail_neighbours) == (0.0, 3)
     manifest = json.loads((copy / "bundle.json").read_text())
     manifest["format_version"] = 99
     (copy / "bundle.json").write_text(json.dumps(manifest))

@@ -130,6 +130,11 @@ def test_render_size_decouples_the_network_from_the_cache_crop(fake_cache, compo
     assert load_renderer(cfg.paths.output_dir, crop_size=128, detail_neighbours=1).detail_neighbours == 1
     with pytest.raises(LipsyncError, match="whole number >= 1"):
         load_renderer(cfg.paths.output_dir, crop_size=128, detail_neighbours=0)
+    for bad_gain, bad_k in (("abc", "abc"), (float("nan"), 2.5)):  # typed on the command line: one-line errors
+        with pytest.raises(LipsyncError, match="a number >= 0"):
+            load_renderer(cfg.paths.output_dir, crop_size=128, detail_transfer=bad_gain)
+        with pytest.raises(LipsyncError, match="whole number >= 1"):
+            load_renderer(cfg.paths.output_dir, crop_size=128, detail_neighbours=bad_k)
     # a bank saved before banks kept landmarks has nothing to warp the detail with: refused, unless turned off
     bank = ReferenceBank.load(cfg.paths.output_dir)
     ReferenceBank(bank.crops, bank.descriptors, bank.times).save(cfg.paths.output_dir)
