@@ -11,6 +11,9 @@ audio's prediction: the ceiling the renderer and the landmark detector leave
 for audio2mouth (its opening r and LMD are what a perfect audio2mouth would get).
 ``drive=train_mean`` renders the train-mean mouth below: the floor, what the
 pipeline makes of a mouth that ignores the audio.
+``drive=voice`` takes only the voice from the clip (someone other than the anchor): the
+bundle's own template is rendered speaking it, and the rendered mouth is scored against
+the mouth of the person who spoke (``pipeline.voice_drive``: scale-free figures only).
 
 Two bars for the LMD, both measured on the clip's tracked landmarks without rendering:
 the still mouth (the held-out clip's own mean mouth, which no model trained on other
@@ -41,9 +44,10 @@ from pipeline.bundle import SpeakerBundle
 from pipeline.speak import Template, closure_option, gate_from, landmarks_speaking, render_video, speak
 from pipeline.sync_score import sync_score
 from pipeline.template import prepare_with_bundle_settings, segment_range
+from pipeline.voice_drive import compare_voice
 from renderer.mouth_metrics import MouthMeter, box_slices
 
-DRIVES = ("audio", "landmarks", "train_mean")
+DRIVES = ("audio", "landmarks", "train_mean", "voice")
 
 
 def compare(rendered: Path, clip: Path, cache: SpeakerCache, first: int, last: int, phones=None,
@@ -149,15 +153,22 @@ def evaluate(cfg: DictConfig) -> dict:
         rendered = Path(tmp) / "rendered.mp4"
         # phones of the clip's (offset-corrected) audio, timed from this segment's first sample
         phones = cache.phones.shifted(-a0 / AUDIO_RATE) if cache.phones is not None else None
-        if drive == "audio":
+        model_phones = phones if bundle.audio2mouth.features.uses_phones else None
+        if drive == "voice":  # the anchor's own template speaks the clip's voice
+            timings = speak(bundle, cache.audio[a0:a1], rendered, phones=model_phones, bilabial_closure=closure,
+                            gate=gate_from(cfg)).timings
+        elif drive == "audio":
             timings = speak(bundle, cache.audio[a0:a1], rendered, Template(cache, clip), float(cfg.clip_start_s),
-                            cfg.clip_duration_s, phones=phones if bundle.audio2mouth.features.uses_phones else None,
-                            bilabial_closure=closure, gate=gate_from(cfg)).timings
+                            cfg.clip_duration_s, phones=model_phones, bilabial_closure=closure,
+                            gate=gate_from(cfg)).timings
         else:  # the clip's own tracked mouth (the renderer's ceiling) or the train-mean mouth (no audio)
             order, timings = np.arange(first, last + 1), {}
             drawn = cache.landmarks[order] if drive == "landmarks" else bar
             render_video(bundle, Template(cache, clip), cache.audio[a0:a1], order, drawn, rendered, timings=timings)
-        report = compare(rendered, clip, cache, first, last, phones, out.with_suffix(".mouth.png"), bar)
+        if drive == "voice":
+            report = compare_voice(rendered, cache, first, last, phones)
+        else:
+            report = compare(rendered, clip, cache, first, last, phones, out.with_suffix(".mouth.png"), bar)
         if cfg.get("keep_video", True):
             os.replace(rendered, video_path)
     report = {"bundle": str(bundle.root), "clip": str(clip), "segment_s": [float(cache.timestamps[first]),
@@ -178,7 +189,12 @@ def run(cfg: DictConfig) -> dict:
             "lmd_below_train_mean_mouth", "opening_correlation", "opening_std_ratio", "psnr_db", "ssim",
             "mouth_psnr_db", "mouth_ssim", "sharpness_ratio", "flicker_ratio", "av_offset_ms", "jitter",
             "jitter_ground_truth", "closed_when_silent"]
+    keys = [k for k in keys if k in report] if report["drive"] != "voice" else [
+        "opening_correlation", "best_lag_ms", "best_lag_r", "opening_std_ratio"]
     print("  ".join(f"{k}={report[k]:.4g}" if isinstance(report[k], float) else f"{k}={report[k]}" for k in keys))
+    if report.get("sync"):
+        print("sync: " + "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                   for k, v in report["sync"].items()))
     print(f"wrote {cfg.out}")
     return report
 
