@@ -44,6 +44,10 @@ EVAL_KEYS = [("lmd_px", "LMD (px, mouth 48-67, mean-centred)"), ("psnr_db", "PSN
              ("mouth_ssim", "SSIM, mouth box at output resolution"),
              ("sharpness_ratio", "mouth sharpness, output / real clip (Laplacian variance; < 0.8: soft)"),
              ("flicker_ratio", "mouth frame-to-frame change, output / real clip (> 1.2: flicker)")]
+VOICE_KEYS = [("opening_correlation", "mouth-opening correlation with the speaker's own mouth, lag 0"),
+              ("best_lag_ms", "lag of best match (ms, + = the anchor's mouth after the speaker's)"),
+              ("best_lag_r", "correlation at that lag"),
+              ("opening_std_ratio", "mouth-opening std, anchor / speaker (faces differ: a guide)")]
 SYNC_KEYS = [("bilabial_closed", "P/B/M phones with a closed mouth (share)"), ("bilabials", "P/B/M phones judged"),
              ("openness_r", "opening vs phone openness, r at lag 0"),
              ("best_lag_ms", "lag of best match (ms, + = mouth after sound)"), ("best_lag_r", "r at that lag")]
@@ -140,9 +144,11 @@ def bundle_section(bundle: SpeakerBundle, out: Path, strip_frames: int) -> list[
 
 def evaluation_section(path: Path, out: Path) -> list[str]:
     report = json.loads(path.read_text())
-    blocks = [f"## Evaluation on a held-out clip\n\n`{report['clip']}`, {report['segment_s'][0]:.1f}–"
+    voice = report.get("drive") == "voice"  # someone else's voice: scored against the speaker's own mouth
+    title = "Another person's voice driving the anchor" if voice else "Evaluation on a held-out clip"
+    blocks = [f"## {title}\n\n`{report['clip']}`, {report['segment_s'][0]:.1f}–"
               f"{report['segment_s'][1]:.1f} s, {report['frames_compared']} frames compared\n\n"
-              + table([(label, fmt(report.get(key))) for key, label in EVAL_KEYS])]
+              + table([(label, fmt(report.get(key))) for key, label in (VOICE_KEYS if voice else EVAL_KEYS)])]
     series = report.get("series")
     if series:
         plot_opening(series["opening"], series["opening_true"], report["fps"], out / "opening.png")

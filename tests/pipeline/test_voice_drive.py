@@ -33,7 +33,7 @@ def test_a_mouth_two_frames_late_scores_high_at_its_lag(sample_bundle, sample_di
     write_video(late, [frames[0], frames[0], *frames[:-2]], cache.fps, None)
     report = compare_voice(late, cache, 0, 149)
     assert report["best_lag_ms"] == pytest.approx(2000 / cache.fps, abs=1)
-    assert report["best_lag_r"] > 0.9, report
+    assert report["best_lag_r"] > 0.85, report  # 0.93 here (dlib on the re-encoded frames); 0.64 at lag 0
     assert report["opening_correlation"] < report["best_lag_r"] - 0.05
     assert 0.8 < report["opening_std_ratio"] < 1.25
 
@@ -51,3 +51,10 @@ def test_evaluate_drives_the_anchor_with_another_voice(sample_bundle, tmp_path, 
     assert report["frames_compared"] > 100 and report["frames"] >= report["frames_compared"]
     assert -1 <= report["opening_correlation"] <= 1 and "sync" in report and "sync_ground_truth" in report
     assert (tmp_path / "voice.json").exists() and (tmp_path / "voice.mp4").exists()
+    # the report names it for what it is and shows the voice's figures, not the held-out clip's n/a rows
+    from pipeline.report import build_report
+
+    build_report(compose_app("report", evaluation=tmp_path / "voice.json", out=tmp_path / "r"))
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "Another person's voice driving the anchor" in text and "Evaluation on a held-out clip" not in text
+    assert f"{report['opening_correlation']:.4g}" in text and "LMD" not in text
