@@ -53,12 +53,12 @@ SYNC_KEYS = [("bilabial_closed", "P/B/M phones with a closed mouth (share)"), ("
              ("best_lag_ms", "lag of best match (ms, + = mouth after sound)"), ("best_lag_r", "r at that lag")]
 
 
-def sync_table(scores: dict, truth: dict | None = None) -> str:
+def sync_table(scores: dict, truth: dict | None = None, truth_name: str = "real clip") -> str:
     """The no-ground-truth sync scores (pipeline/sync_score.py), with the real clip's beside them."""
     if truth is None:
         return table([(label, fmt(scores.get(key))) for key, label in SYNC_KEYS])
     rows = [f"| {label} | {fmt(scores.get(key))} | {fmt(truth.get(key))} |" for key, label in SYNC_KEYS]
-    return "\n".join(["| sync score | output | real clip |", "|---|---|---|", *rows]) + "\n"
+    return "\n".join([f"| sync score | output | {truth_name} |", "|---|---|---|", *rows]) + "\n"
 
 
 def speak_sync_section(video: Path) -> list[str]:
@@ -151,7 +151,8 @@ def evaluation_section(path: Path, out: Path) -> list[str]:
               + table([(label, fmt(report.get(key))) for key, label in (VOICE_KEYS if voice else EVAL_KEYS)])]
     series = report.get("series")
     if series:
-        plot_opening(series["opening"], series["opening_true"], report["fps"], out / "opening.png")
+        plot_opening(series["opening"], series["opening_true"], report["fps"], out / "opening.png",
+                     "the speaker's own mouth" if voice else "ground truth")
         blocks.append("### Mouth opening over time\n\n![mouth opening](opening.png)\n")
     strip = Path(report["mouth_strip"]) if report.get("mouth_strip") else None
     if strip is not None and strip.exists():
@@ -159,7 +160,7 @@ def evaluation_section(path: Path, out: Path) -> list[str]:
         blocks.append("### Mouth close-ups at output resolution: real clip (top) | output (bottom)\n\n"
                       "![mouth close-ups](mouth_closeups.png)\n")
     if report.get("sync"):
-        scores = sync_table(report["sync"], report.get("sync_ground_truth"))
+        scores = sync_table(report["sync"], report.get("sync_ground_truth"), "the speaker" if voice else "real clip")
         blocks.append("### Lip sync against the phones\n\n" + scores)
     if report.get("video") and Path(report["video"]).exists():
         blocks.append(video_block(Path(report["video"]), out, "evaluation.mp4"))

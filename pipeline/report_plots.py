@@ -46,11 +46,12 @@ def plot_curves(csv_path: Path, keys: list[str], title: str, out: Path) -> Path 
     return out
 
 
-def plot_opening(pred: list[float], true: list[float], fps: float, out: Path) -> Path:
+def plot_opening(pred: list[float], true: list[float], fps: float, out: Path,
+                 truth_label: str = "ground truth") -> Path:
     """Predicted (rendered, re-detected) and true relative mouth opening over time."""
     t = np.arange(len(pred)) / fps
     fig, ax = plt.subplots(figsize=(9, 2.6))
-    ax.plot(t, true, label="ground truth", color="black", linewidth=1)
+    ax.plot(t, true, label=truth_label, color="black", linewidth=1)
     ax.plot(t, pred, label="rendered", color="tab:red", linewidth=1)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("inner-lip gap / mouth width")

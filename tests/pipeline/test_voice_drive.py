@@ -58,3 +58,4 @@ def test_evaluate_drives_the_anchor_with_another_voice(sample_bundle, tmp_path, 
     text = (tmp_path / "r" / "report.md").read_text()
     assert "Another person's voice driving the anchor" in text and "Evaluation on a held-out clip" not in text
     assert f"{report['opening_correlation']:.4g}" in text and "LMD" not in text
+    assert "| sync score | output | the speaker |" in text
