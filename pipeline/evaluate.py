@@ -148,7 +148,8 @@ def evaluate(cfg: DictConfig) -> dict:
     a0 = int(round(cache.timestamps[first] * AUDIO_RATE))
     a1 = int(round((cache.timestamps[last] + 1 / cache.fps) * AUDIO_RATE))
     video_path = out.with_suffix(".mp4")
-    bar = train_mean_mouth(bundle, cache, np.arange(first, last + 1))
+    # the second LMD bar: the anchor's train-mean mouth on the clip's heads (meaningless on another face)
+    bar = None if drive == "voice" else train_mean_mouth(bundle, cache, np.arange(first, last + 1))
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         rendered = Path(tmp) / "rendered.mp4"
         # phones of the clip's (offset-corrected) audio, timed from this segment's first sample
@@ -189,8 +190,8 @@ def run(cfg: DictConfig) -> dict:
             "lmd_below_train_mean_mouth", "opening_correlation", "opening_std_ratio", "psnr_db", "ssim",
             "mouth_psnr_db", "mouth_ssim", "sharpness_ratio", "flicker_ratio", "av_offset_ms", "jitter",
             "jitter_ground_truth", "closed_when_silent"]
-    keys = [k for k in keys if k in report] if report["drive"] != "voice" else [
-        "opening_correlation", "best_lag_ms", "best_lag_r", "opening_std_ratio"]
+    if report["drive"] == "voice":
+        keys = ["opening_correlation", "best_lag_ms", "best_lag_r", "opening_std_ratio"]
     print("  ".join(f"{k}={report[k]:.4g}" if isinstance(report[k], float) else f"{k}={report[k]}" for k in keys))
     if report.get("sync"):
         print("sync: " + "  ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"

@@ -24,6 +24,7 @@ import numpy as np
 
 from landmarks.cache import SpeakerCache
 from landmarks.errors import LipsyncError
+from landmarks.media import probe_video
 from landmarks.sync import relative_opening
 from pipeline.sync_score import sync_score, video_mouth_opening
 
@@ -55,19 +56,19 @@ def compare_voice(rendered: Path, cache: SpeakerCache, first: int, last: int, ph
     true_open, true_times = relative_opening(raw[ok]).astype(np.float64), true_times[ok]
     out_at_true = np.interp(true_times, out_times[found], out_open[found])
     fps = cache.fps
-    lags = np.arange(-round(MAX_LAG_S * fps), round(MAX_LAG_S * fps) + 1) / fps
+    steps = round(MAX_LAG_S * fps)
+    lags = np.arange(-steps, steps + 1) / fps  # lags[steps] == 0
     rs = np.array([lagged_correlation(out_open[found], out_times[found], true_open, true_times, lag)
                    for lag in lags])
     best = int(np.nanargmax(rs))
     report = {
         "frames": int(found.size), "frames_compared": int(ok.sum()),
-        "opening_correlation": float(np.corrcoef(out_at_true, true_open)[0, 1]),
+        "opening_correlation": float(rs[steps]),
         "best_lag_ms": float(round(lags[best] * 1000)), "best_lag_r": float(rs[best]),
         "opening_std_ratio": float(out_at_true.std() / max(true_open.std(), 1e-9)),
     }
     if phones is not None:
-        out_fps = 1.0 / float(np.median(np.diff(out_times))) if len(out_times) > 1 else fps
-        report["sync"] = sync_score(phones, out_open, out_times, out_fps)
+        report["sync"] = sync_score(phones, out_open, out_times, probe_video(rendered).fps)
         report["sync_ground_truth"] = sync_score(phones, true_open, true_times, fps)
     report["series"] = {"opening": out_at_true.round(4).tolist(), "opening_true": true_open.round(4).tolist(),
                         "times_s": true_times.round(4).tolist()}
